@@ -1,0 +1,157 @@
+"""Fixtures shared by every package's tests: DDS isolation, in-process rclpy
+nodes, and node processes started the way a user starts them.
+
+DDS isolation: each test gets its own ROS_DOMAIN_ID (derived from this pytest
+process's pid, so two test runs on one machine do not hear each other) and
+discovery limited to this machine.
+"""
+import itertools
+import os
+import pathlib
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parent
+FASTDDS_PROFILE = REPO / 'src' / 'autofocus' / 'config' / 'fastdds.xml'
+
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
+os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(FASTDDS_PROFILE)
+
+# Domain IDs 1..100 are safe on Linux; spread test runs over them by pid and
+# give each test the next one, so a late-dying process of one test is never
+# heard by the next.
+_DOMAIN_BASE = os.getpid() % 50
+_domains = itertools.count()
+
+
+def _next_domain_id() -> int:
+    return 1 + (_DOMAIN_BASE + 2 * next(_domains)) % 100
+
+
+@pytest.fixture(autouse=True)
+def ros_domain(monkeypatch):
+    domain = _next_domain_id()
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(domain))
+    return domain
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02):
+    """Poll predicate until it is truthy; return its last value."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value
+
+
+class RosHarness:
+    """An rclpy context with one node spun by a background executor thread."""
+
+    def __init__(self):
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+
+        self.rclpy = rclpy
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('test_harness', context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self):
+        try:
+            self.executor.spin()
+        except Exception:  # the context shutting down ends the spin
+            pass
+
+    def add_node(self, node):
+        self.executor.add_node(node)
+        return node
+
+    def collect(self, msg_type, topic, qos=10):
+        """Subscribe and return the list that received messages are appended to."""
+        received = []
+        self.node.create_subscription(msg_type, topic, received.append, qos)
+        return received
+
+    def close(self):
+        self.executor.shutdown(timeout_sec=2.0)
+        for node in list(self.executor.get_nodes()):
+            node.destroy_node()
+        self.rclpy.shutdown(context=self.context)
+        self._thread.join(timeout=5.0)
+
+
+@pytest.fixture
+def ros(ros_domain):
+    harness = RosHarness()
+    yield harness
+    harness.close()
+
+
+def executable(package: str, name: str) -> str:
+    from ament_index_python.packages import get_package_prefix
+
+    path = pathlib.Path(get_package_prefix(package), 'lib', package, name)
+    if not path.exists():
+        raise FileNotFoundError(f'{path} not found: run scripts/setup.sh (colcon build)')
+    return str(path)
+
+
+class NodeProcess:
+    def __init__(self, popen, log_path):
+        self.popen = popen
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors='replace')
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def interrupt(self, timeout=10.0) -> int:
+        """Ctrl+C, as a user would; kill only if it does not stop by itself."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGINT)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        return self.popen.returncode
+
+
+@pytest.fixture
+def node_process(tmp_path):
+    """Start a package's executable as a separate process; all are stopped after the test."""
+    started = []
+
+    def start(package, name, params=None, ros_args=(), args=(), node_name=None):
+        cmd = [executable(package, name), *args, '--ros-args']
+        if params:
+            params_file = tmp_path / f'{name}-{len(started)}.yaml'
+            params_file.write_text(yaml.safe_dump({'/**': {'ros__parameters': params}}))
+            cmd += ['--params-file', str(params_file)]
+        if node_name:
+            cmd += ['-r', f'__node:={node_name}']
+        cmd += list(ros_args)
+        log_path = tmp_path / f'{name}-{len(started)}.log'
+        with open(log_path, 'wb') as log:
+            popen = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, PYTHONUNBUFFERED='1'))
+        proc = NodeProcess(popen, log_path)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in reversed(started):
+        proc.interrupt(timeout=5.0)

@@ -1,0 +1,34 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'autofocus'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
+        ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='autofocus maintainers',
+    maintainer_email='maintainers@autofocus.dev',
+    description='Autofocus nodes and their ROS-free core.',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'camera = autofocus.camera_node:main',
+            'lens_simulator = autofocus.lens_simulator_node:main',
+            'sharpness = autofocus.sharpness_node:main',
+            'focus_server = autofocus.focus_server_node:main',
+            'focus_client = autofocus.focus_client:main',
+            'bringup = autofocus.bringup:main',
+        ],
+    },
+)

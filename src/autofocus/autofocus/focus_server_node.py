@@ -1,0 +1,382 @@
+"""Focus action server: drives the motor and reads sharpness until the lens is in focus.
+
+Action      focus                 autofocus_interfaces/action/Focus
+Publishes   focus_motor/command   autofocus_interfaces/MotorCommand
+Subscribes  focus_motor/state     autofocus_interfaces/MotorState
+            sharpness/metrics     autofocus_interfaces/FocusMetrics
+Calls       <sharpness_node>/get_parameters, set_parameters (only for a goal with its own ROI)
+
+One goal at a time: a goal that arrives while another runs is rejected (and
+the reason logged), since two searches sharing one lens would both fail. An
+invalid goal (unknown strategy, empty range, ROI outside the image, range
+outside the motor's limits) is rejected the same way; the focus client checks
+goals with the same code before sending, so a user sees the reason.
+
+A frame counts for a lens position only if its stamp is later than the
+moment the motor reported coming to rest there plus the settle time: stamps
+are compared, never "the next frame".
+"""
+import collections
+import random
+import threading
+import time
+
+from autofocus_interfaces.action import Focus
+from autofocus_interfaces.msg import FocusMetrics, MotorCommand, MotorState
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import GetParameters, SetParameters
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.duration import Duration
+from rclpy.node import Node
+from rclpy.time import Time
+
+from autofocus import measures, strategies
+from autofocus.focus_request import FocusDefaults, resolve
+from autofocus.node_tools import declare, run_node
+
+ROI_PARAMETERS = ('roi_x', 'roi_y', 'roi_width', 'roi_height')
+POLL = 0.02  # seconds between checks for cancel and deadlines while waiting
+
+
+class GoalEnded(Exception):
+    """Ends a goal early: error_code is one of Focus.Result's constants."""
+
+    def __init__(self, error_code, message):
+        super().__init__(message)
+        self.error_code = error_code
+
+
+class FocusServerNode(Node):
+
+    def __init__(self, **kwargs):
+        super().__init__('focus_server', **kwargs)
+        search_defaults = strategies.SearchConfig()
+        self._defaults = FocusDefaults(
+            strategy=declare(self, 'default_strategy', strategies.DEFAULT_STRATEGY,
+                             'Strategy of a goal that names none',
+                             choices=list(strategies.STRATEGIES)),
+            range_min=declare(self, 'range_min', 0.0,
+                              'Lowest lens position searched by default (motor units)'),
+            range_max=declare(self, 'range_max', 1000.0,
+                              'Highest lens position searched by default (motor units)'),
+            timeout=declare(self, 'goal_timeout', 60.0,
+                            'Seconds before a goal that gives no timeout is aborted',
+                            low=0.1, high=3600.0))
+        self._search_steps = dict(
+            sweep_step=declare(self, 'sweep_step', search_defaults.sweep_step,
+                               'sweep: distance between samples', low=1e-6, high=1e9),
+            coarse_step=declare(self, 'coarse_step', search_defaults.coarse_step,
+                                'coarse_fine: distance between coarse samples',
+                                low=1e-6, high=1e9),
+            fine_step=declare(self, 'fine_step', search_defaults.fine_step,
+                              'coarse_fine: distance between fine samples near the peak',
+                              low=1e-6, high=1e9),
+            climb_step=declare(self, 'climb_step', search_defaults.climb_step,
+                               'hill_climb: first relative step', low=1e-6, high=1e9),
+            climb_min_step=declare(self, 'climb_min_step', search_defaults.climb_min_step,
+                                   'hill_climb: stop when the step shrinks below this',
+                                   low=1e-6, high=1e9),
+            noise_band=declare(self, 'noise_band', search_defaults.noise_band,
+                               'hill_climb: relative sharpness change treated as noise',
+                               low=0.0, high=1.0),
+            min_peak_contrast=declare(
+                self, 'min_peak_contrast', search_defaults.min_peak_contrast,
+                'A curve whose (max - min) / max is below this has no peak (featureless '
+                'scene): the goal aborts instead of claiming focus', low=0.0, high=1.0))
+        self._settle_ns = int(1e9 * declare(
+            self, 'settle_time', 0.05,
+            'Seconds after the motor comes to rest before a frame counts (vibration, '
+            'exposure under way)', low=0.0, high=10.0))
+        self._frames_per_position = declare(
+            self, 'frames_per_position', 1, 'Frames averaged at each lens position',
+            low=1, high=100)
+        self._measure = declare(self, 'measure', measures.DEFAULT_MEASURE,
+                                'Focus measure the search maximises',
+                                choices=list(measures.MEASURES))
+        self._move_timeout = declare(self, 'move_timeout', 10.0,
+                                     'Seconds a single move may take before MOTOR_FAULT',
+                                     low=0.1, high=600.0)
+        self._frame_timeout = declare(self, 'frame_timeout', 2.0,
+                                      'Seconds without a usable frame before NO_FRAMES',
+                                      low=0.1, high=600.0)
+        self._motor_speed = declare(self, 'motor_speed', 0.0,
+                                    "Speed of moves, motor units/s (0 = the driver's default)",
+                                    low=0.0, high=1e9)
+        sharpness_node = declare(self, 'sharpness_node', 'sharpness',
+                                 'Name of the sharpness node whose ROI a goal may set')
+
+        self._group = ReentrantCallbackGroup()
+        self._changed = threading.Condition()
+        self._motor_state = None
+        self._metrics = collections.deque(maxlen=256)
+        self._busy = False
+        self._roi_changed_ns = 0
+        # A random start keeps a restarted server from mistaking the motor's
+        # echo of an old command for the acknowledgement of a new one.
+        self._sequence = random.randrange(1, 2**31)
+
+        self._command_pub = self.create_publisher(MotorCommand, 'focus_motor/command', 10)
+        self.create_subscription(MotorState, 'focus_motor/state', self._on_motor_state, 10,
+                                 callback_group=self._group)
+        self.create_subscription(FocusMetrics, 'sharpness/metrics', self._on_metrics, 50,
+                                 callback_group=self._group)
+        self._get_params = self.create_client(GetParameters, f'{sharpness_node}/get_parameters',
+                                              callback_group=self._group)
+        self._set_params = self.create_client(SetParameters, f'{sharpness_node}/set_parameters',
+                                              callback_group=self._group)
+        self._action_server = ActionServer(
+            self, Focus, 'focus', execute_callback=self._execute,
+            goal_callback=self._on_goal, cancel_callback=self._on_cancel,
+            callback_group=self._group)
+
+    # Subscriptions -------------------------------------------------------------------------
+
+    def _on_motor_state(self, msg):
+        with self._changed:
+            self._motor_state = msg
+            self._changed.notify_all()
+
+    def _on_metrics(self, msg):
+        with self._changed:
+            self._metrics.append(msg)
+            self._changed.notify_all()
+
+    # Goal admission ------------------------------------------------------------------------
+
+    def _on_goal(self, goal):
+        try:
+            request = resolve(goal, self._defaults)
+        except ValueError as error:
+            self.get_logger().error(f'rejected a focus goal: {error}')
+            return GoalResponse.REJECT
+        state = self._motor_state
+        if state is not None and request.strategy != 'hill_climb' and (
+                request.range_min < state.min_position or request.range_max > state.max_position):
+            self.get_logger().error(
+                f'rejected a focus goal: range [{request.range_min}, {request.range_max}] is '
+                f'outside the motor limits [{state.min_position}, {state.max_position}]')
+            return GoalResponse.REJECT
+        with self._changed:
+            if self._busy:
+                self.get_logger().error('rejected a focus goal: another goal is running '
+                                        '(cancel it first)')
+                return GoalResponse.REJECT
+            self._busy = True
+        return GoalResponse.ACCEPT
+
+    def _on_cancel(self, goal_handle):
+        return CancelResponse.ACCEPT
+
+    # Execution -----------------------------------------------------------------------------
+
+    def _execute(self, goal_handle):
+        started = time.monotonic()
+        request = resolve(goal_handle.request, self._defaults)
+        self._deadline = started + request.timeout
+        self._timeout = request.timeout
+        self._goal_handle = goal_handle
+        result = Focus.Result(strategy=request.strategy, error_code=Focus.Result.NONE)
+        self._frames_used = 0
+        self._last_frame_ns = 0
+        saved_roi = None
+        try:
+            if request.roi is not None:
+                saved_roi = self._swap_sharpness_roi(request.roi)
+            outcome = self._search(request, result, started)
+            result.final_position = outcome.position
+            result.final_sharpness = outcome.sharpness
+            result.success = outcome.success
+            if outcome.success:
+                result.error_msg = ''
+                goal_handle.succeed()
+            else:
+                result.error_code = Focus.Result.FLAT_CURVE \
+                    if outcome.error == strategies.FLAT_CURVE else Focus.Result.UNKNOWN
+                result.error_msg = outcome.message
+                goal_handle.abort()
+        except GoalEnded as ended:
+            self._stop_motor()
+            result.success = False
+            result.error_code = ended.error_code
+            result.error_msg = str(ended)
+            if ended.error_code == Focus.Result.CANCELED:
+                goal_handle.canceled()
+            else:
+                goal_handle.abort()
+        except Exception as error:  # never leave a goal hanging or the motor running
+            self._stop_motor()
+            self.get_logger().error(f'focus goal failed: {error!r}')
+            result.success = False
+            result.error_code = Focus.Result.UNKNOWN
+            result.error_msg = f'internal error: {error!r}'
+            goal_handle.abort()
+        finally:
+            if saved_roi is not None:
+                self._restore_sharpness_roi(saved_roi)
+            with self._changed:
+                self._busy = False
+        result.frames_used = self._frames_used
+        result.elapsed = Duration(seconds=time.monotonic() - started).to_msg()
+        level = self.get_logger().info if result.success else self.get_logger().warning
+        level(f'focus {request.strategy}: ' + (
+            f'in focus at {result.final_position:.2f} (sharpness {result.final_sharpness:.4g}, '
+            f'{result.frames_used} frames, {time.monotonic() - started:.2f} s)'
+            if result.success else f'failed: {result.error_msg}'))
+        return result
+
+    def _search(self, request, result, started):
+        state = self._wait_for(lambda: self._motor_state, 3.0, Focus.Result.MOTOR_FAULT,
+                               'no motor state on ' + self.resolve_topic_name('focus_motor/state')
+                               + ': is the motor driver running?')
+        if state.fault:
+            raise GoalEnded(Focus.Result.MOTOR_FAULT, f'motor fault: {state.fault}')
+        config = strategies.SearchConfig(range_min=request.range_min, range_max=request.range_max,
+                                         **self._search_steps)
+        search = strategies.make_search(request.strategy, config, start_position=state.position)
+        step = search.start()
+        feedback = Focus.Feedback()
+        while True:
+            position, rested_ns = self._move(step)
+            sharpness = self._measure(max(rested_ns + self._settle_ns, self._roi_changed_ns))
+            result.positions.append(position)
+            result.sharpness.append(sharpness)
+            feedback.phase = step.phase
+            feedback.current_position, feedback.current_sharpness = position, sharpness
+            step = search.observe(position, sharpness)
+            best = search.best
+            feedback.best_position, feedback.best_sharpness = best if best else (position, sharpness)
+            feedback.frames_used = self._frames_used
+            feedback.elapsed = Duration(seconds=time.monotonic() - started).to_msg()
+            self._goal_handle.publish_feedback(feedback)
+            if isinstance(step, strategies.Outcome):
+                return step
+
+    def _check_goal(self):
+        if self._goal_handle.is_cancel_requested:
+            raise GoalEnded(Focus.Result.CANCELED, 'canceled on request; motor stopped')
+        if time.monotonic() > self._deadline:
+            raise GoalEnded(Focus.Result.TIMEOUT, f'timed out after {self._timeout:g} s; '
+                            'give the goal a longer timeout or search a smaller range')
+
+    def _wait_for(self, predicate, timeout, error_code, message):
+        """Wait until predicate() is truthy, checking cancel and the goal deadline."""
+        limit = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                value = predicate()
+                if value:
+                    return value
+                self._check_goal()
+                if time.monotonic() > limit:
+                    raise GoalEnded(error_code, message)
+                self._changed.wait(POLL)
+
+    def _move(self, step):
+        """Command one move and wait until the motor reports rest; return (position, rest time)."""
+        self._wait_for(lambda: self._command_pub.get_subscription_count() > 0, 3.0,
+                       Focus.Result.MOTOR_FAULT,
+                       'nothing subscribes to ' + self.resolve_topic_name('focus_motor/command')
+                       + ': is the motor driver running?')
+        self._sequence = self._sequence % (2**32 - 1) + 1
+        sequence = self._sequence
+        command = MotorCommand(mode=MotorCommand.MODE_RELATIVE if step.relative
+                               else MotorCommand.MODE_ABSOLUTE,
+                               target=float(step.target), speed=self._motor_speed,
+                               sequence=sequence)
+        command.header.stamp = self.get_clock().now().to_msg()
+        self._command_pub.publish(command)
+
+        def at_rest():
+            state = self._motor_state
+            if state is not None and state.fault:
+                raise GoalEnded(Focus.Result.MOTOR_FAULT, f'motor fault: {state.fault}')
+            if state is not None and state.last_command_sequence == sequence \
+                    and not state.moving:
+                return state
+            return None
+
+        state = self._wait_for(at_rest, self._move_timeout, Focus.Result.MOTOR_FAULT,
+                               f'the motor did not reach {step.target:g} within '
+                               f'{self._move_timeout:g} s')
+        return state.position, Time.from_msg(state.stationary_since).nanoseconds
+
+    def _measure(self, after_ns):
+        """Mean of the search measure over frames stamped after after_ns (each frame used once)."""
+        values = []
+
+        def enough_frames():
+            for metrics in self._metrics:
+                stamp = Time.from_msg(metrics.header.stamp).nanoseconds
+                if stamp >= after_ns and stamp > self._last_frame_ns:
+                    self._last_frame_ns = stamp
+                    values.append(self._value_of(metrics))
+            return len(values) >= self._frames_per_position
+
+        self._wait_for(enough_frames, self._frame_timeout, Focus.Result.NO_FRAMES,
+                       f'no usable frame within {self._frame_timeout:g} s on '
+                       + self.resolve_topic_name('sharpness/metrics')
+                       + ': is the camera publishing and the sharpness node running?')
+        self._frames_used += len(values)
+        return sum(values) / len(values)
+
+    def _value_of(self, metrics):
+        if self._measure in metrics.names:
+            return metrics.values[list(metrics.names).index(self._measure)]
+        return metrics.sharpness
+
+    def _stop_motor(self):
+        self._sequence = self._sequence % (2**32 - 1) + 1
+        self._command_pub.publish(MotorCommand(mode=MotorCommand.MODE_STOP,
+                                               sequence=self._sequence))
+
+    # The sharpness node's ROI --------------------------------------------------------------
+
+    def _call(self, client, request):
+        if not client.wait_for_service(timeout_sec=2.0):
+            raise GoalEnded(Focus.Result.SHARPNESS_NODE_UNAVAILABLE,
+                            f'{client.srv_name} is not available: is the sharpness node running '
+                            "(and named as the 'sharpness_node' parameter says)?")
+        future = client.call_async(request)
+        self._wait_for(future.done, 5.0, Focus.Result.SHARPNESS_NODE_UNAVAILABLE,
+                       f'{client.srv_name} did not answer')
+        return future.result()
+
+    def _swap_sharpness_roi(self, roi):
+        current = self._call(self._get_params, GetParameters.Request(names=list(ROI_PARAMETERS)))
+        saved = [value.double_value for value in current.values]
+        self._set_sharpness_roi(roi)
+        return saved
+
+    def _set_sharpness_roi(self, roi):
+        parameters = [Parameter(name=name, value=ParameterValue(
+            type=ParameterType.PARAMETER_DOUBLE, double_value=float(value)))
+            for name, value in zip(ROI_PARAMETERS, roi)]
+        response = self._call(self._set_params, SetParameters.Request(parameters=parameters))
+        refused = [r.reason for r in response.results if not r.successful]
+        if refused:
+            raise GoalEnded(Focus.Result.INVALID_GOAL,
+                            f'the sharpness node refused the ROI: {refused[0]}')
+        # Frames measured before this instant used the old ROI.
+        self._roi_changed_ns = self.get_clock().now().nanoseconds
+
+    def _restore_sharpness_roi(self, saved):
+        try:
+            parameters = [Parameter(name=name, value=ParameterValue(
+                type=ParameterType.PARAMETER_DOUBLE, double_value=value))
+                for name, value in zip(ROI_PARAMETERS, saved)]
+            self._set_params.call_async(SetParameters.Request(parameters=parameters))
+        except Exception as error:  # the goal's result matters more than the restore
+            self.get_logger().warning(f'could not restore the sharpness ROI: {error!r}')
+
+    def destroy_node(self):
+        self._action_server.destroy()
+        return super().destroy_node()
+
+
+def main(args=None):
+    return run_node(FocusServerNode, args)
+
+
+if __name__ == '__main__':
+    main()

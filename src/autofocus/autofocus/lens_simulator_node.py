@@ -1,0 +1,120 @@
+"""Lens simulator node: a camera whose lens focus follows the focus motor.
+
+Subscribes  focus_motor/state   autofocus_interfaces/MotorState (the lens position)
+Publishes   ~/image_raw, ~/camera_info, like the camera node (run it named `camera`)
+
+Each frame is the simulated scene defocused for the lens position during its
+exposure: a disk blur whose radius grows with the distance from the in-focus
+position, sensor noise on top, and motion blur when the lens moved while the
+shutter was open. The header stamp is the start of the exposure, so a frame
+stamped after the motor came to rest really shows the lens at rest.
+"""
+import bisect
+import collections
+
+import numpy as np
+from autofocus_interfaces.msg import MotorState
+from rclpy.node import Node
+from rclpy.time import Time
+
+from autofocus import lens_sim
+from autofocus.camera_node import ImagePublisher
+from autofocus.node_tools import ConfigError, declare, run_node
+
+
+class PositionHistory:
+    """Lens positions over time from motor states, to look up where the lens was at t."""
+
+    def __init__(self, seconds: float = 5.0):
+        self._seconds_ns = int(seconds * 1e9)
+        self._times = collections.deque()
+        self._positions = collections.deque()
+
+    def add(self, t_ns: int, position: float):
+        if self._times and t_ns < self._times[-1]:
+            return  # out of order (a late message); the newer state wins
+        self._times.append(t_ns)
+        self._positions.append(position)
+        while len(self._times) > 2 and self._times[0] < t_ns - self._seconds_ns:
+            self._times.popleft()
+            self._positions.popleft()
+
+    def at(self, t_ns: int, default: float) -> float:
+        """Position at t, linearly interpolated between the states around it."""
+        if not self._times:
+            return default
+        i = bisect.bisect_right(self._times, t_ns)
+        if i == 0:
+            return self._positions[0]
+        if i == len(self._times):
+            return self._positions[-1]
+        t0, t1 = self._times[i - 1], self._times[i]
+        p0, p1 = self._positions[i - 1], self._positions[i]
+        return p0 + (p1 - p0) * (t_ns - t0) / (t1 - t0)
+
+
+class LensSimulatorNode(Node):
+
+    def __init__(self, **kwargs):
+        super().__init__('lens_simulator', **kwargs)
+        defaults = lens_sim.LensConfig()
+        config = lens_sim.LensConfig(
+            width=declare(self, 'width', defaults.width, 'Image width, pixels',
+                          low=16, high=8192, read_only=True),
+            height=declare(self, 'height', defaults.height, 'Image height, pixels',
+                           low=16, high=8192, read_only=True),
+            focus_position=declare(self, 'focus_position', float(defaults.focus_position),
+                                   'Lens position (motor units) at which the scene is sharp',
+                                   read_only=True),
+            blur_per_unit=declare(self, 'blur_per_unit', float(defaults.blur_per_unit),
+                                  'Blur disk radius in pixels per motor unit away from focus',
+                                  low=0.0, high=10.0, read_only=True),
+            noise_sigma=declare(self, 'noise_sigma', float(defaults.noise_sigma),
+                                'Sensor read noise, grey levels (standard deviation)',
+                                low=0.0, high=64.0, read_only=True),
+            scene=declare(self, 'scene', defaults.scene,
+                          "What the camera looks at; 'flat' is featureless (no focus peak)",
+                          choices=list(lens_sim.SCENES), read_only=True),
+            seed=declare(self, 'seed', defaults.seed, 'Seed of the scene and the noise',
+                         low=0, high=2**31 - 1, read_only=True),
+        )
+        fps = declare(self, 'fps', 30.0, 'Frames per second', low=0.1, high=240.0,
+                      read_only=True)
+        self._exposure_ns = int(1e9 * declare(
+            self, 'exposure_time', 0.01, 'Shutter open time, seconds (motion blur window)',
+            low=0.0, high=1.0, read_only=True))
+        self._initial_position = declare(
+            self, 'initial_position', 0.0,
+            'Lens position assumed until the first motor state arrives', read_only=True)
+        frame_id = declare(self, 'frame_id', 'camera', 'frame_id of published headers',
+                           read_only=True)
+        try:
+            self._lens = lens_sim.LensSimulator(config)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        self._rng = np.random.default_rng(config.seed)
+        self._history = PositionHistory()
+        self._images = ImagePublisher(self, frame_id)
+        self.create_subscription(MotorState, 'focus_motor/state', self._on_motor_state, 50)
+        self.create_timer(1.0 / fps, self._publish_frame)
+        self.get_logger().info(
+            f"simulating a {config.width}x{config.height} '{config.scene}' scene in focus at "
+            f'{config.focus_position} at {fps} fps')
+
+    def _on_motor_state(self, msg):
+        self._history.add(Time.from_msg(msg.header.stamp).nanoseconds, msg.position)
+
+    def _publish_frame(self):
+        end = self.get_clock().now().nanoseconds
+        start = end - self._exposure_ns
+        frame = self._lens.render(self._history.at(start, self._initial_position),
+                                  self._history.at(end, self._initial_position), rng=self._rng)
+        self._images.publish(frame, Time(nanoseconds=start).to_msg())
+
+
+def main(args=None):
+    return run_node(LensSimulatorNode, args)
+
+
+if __name__ == '__main__':
+    main()

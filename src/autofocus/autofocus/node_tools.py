@@ -1,0 +1,68 @@
+"""What every autofocus node shares: typed parameter declaration and a clean main()."""
+import sys
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+
+
+class ConfigError(Exception):
+    """A parameter value the node cannot run with; the message names it and the fix."""
+
+
+def declare(node, name, default, description, *, low=None, high=None, step=None,
+            read_only=False, choices=None):
+    """Declare a typed parameter with a description (and a range when given); return its value."""
+    descriptor = ParameterDescriptor(description=description, read_only=read_only)
+    if choices:
+        descriptor.additional_constraints = 'one of: ' + ', '.join(choices)
+    if low is not None and high is not None:
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            raise TypeError(f'{name}: a range needs a numeric default')
+        if isinstance(default, int):
+            descriptor.integer_range = [IntegerRange(
+                from_value=low, to_value=high, step=step or 0)]
+        else:
+            descriptor.floating_point_range = [FloatingPointRange(
+                from_value=float(low), to_value=float(high), step=float(step or 0.0))]
+    value = node.declare_parameter(name, default, descriptor).value
+    if choices and value not in choices:
+        raise ConfigError(
+            f"parameter '{name}' is '{value}'; it must be one of: {', '.join(choices)}")
+    return value
+
+
+def run_node(node_class, args=None):
+    """Create the node, spin it until Ctrl+C or shutdown, and exit cleanly.
+
+    A bad parameter ends the process with exit code 2 and one clear line
+    instead of a traceback. rclpy 9 makes init() a context manager that shuts
+    down cleanly on SIGINT; older rclpy (Jazzy) does not, hence the fallback.
+    """
+    context = rclpy.init(args=args)
+    if context is not None and hasattr(context, '__enter__'):
+        with context:
+            return _spin(node_class)
+    try:
+        return _spin(node_class)
+    finally:
+        rclpy.try_shutdown()
+
+
+def _spin(node_class):
+    from rclpy.exceptions import InvalidParameterValueException, ParameterException
+    node = None
+    try:
+        node = node_class()
+        executor = rclpy.executors.MultiThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ConfigError, ParameterException, InvalidParameterValueException) as error:
+        print(f'[{node_class.__name__}] cannot start: {error}', file=sys.stderr)
+        sys.exit(2)
+    finally:
+        if node is not None:
+            node.destroy_node()
+    return 0

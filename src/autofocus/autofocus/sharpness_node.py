@@ -1,0 +1,164 @@
+"""Sharpness node: focus measures on a region of interest of every image.
+
+Subscribes  camera/image_raw     sensor_msgs/Image (sensor-data QoS)
+Publishes   sharpness            std_msgs/Float64, the primary measure (rqt_plot /sharpness/data)
+            sharpness/metrics    autofocus_interfaces/FocusMetrics, stamped with the image's stamp
+            /diagnostics         frames measured and dropped
+The ROI, downsample and measures can change at run time (the focus server
+sets the ROI a goal asks for).
+"""
+import math
+import re
+import time
+
+from autofocus_interfaces.msg import FocusMetrics
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, RegionOfInterest
+from std_msgs.msg import Float64
+
+from autofocus import measures
+from autofocus.image_codec import MalformedImage, image_array, to_gray
+from autofocus.node_tools import ConfigError, declare, run_node
+
+DROP_LOG_PERIOD = 5.0  # seconds between two warnings about the same kind of bad image
+
+
+class SharpnessNode(Node):
+
+    def __init__(self, **kwargs):
+        super().__init__('sharpness', **kwargs)
+        roi = measures.DEFAULT_ROI
+        declare(self, 'roi_x', roi[0], 'ROI left edge, as a fraction of the image width',
+                low=0.0, high=1.0)
+        declare(self, 'roi_y', roi[1], 'ROI top edge, as a fraction of the image height',
+                low=0.0, high=1.0)
+        declare(self, 'roi_width', roi[2], 'ROI width, as a fraction of the image width',
+                low=0.0, high=1.0)
+        declare(self, 'roi_height', roi[3], 'ROI height, as a fraction of the image height',
+                low=0.0, high=1.0)
+        declare(self, 'downsample', 2,
+                'Shrink the ROI by this integer factor (area average) before measuring; real '
+                'sensor noise swamps full-resolution gradients', low=1, high=16)
+        declare(self, 'measures', list(measures.MEASURES),
+                'Focus measures computed for every image and published in sharpness/metrics')
+        declare(self, 'primary_measure', measures.DEFAULT_MEASURE,
+                'The measure published alone on the sharpness topic', choices=list(measures.MEASURES))
+        declare(self, 'diagnostics_period', 1.0, 'Seconds between /diagnostics messages',
+                low=0.1, high=60.0)
+        self._settings = self._validated(self._current_values())
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self.frames_measured = 0
+        self.frames_dropped = 0
+        self._dropped_at_last_report = 0
+        self._drop_logged = {}
+        self._last_drop_reason = ''
+        self._sharpness_pub = self.create_publisher(Float64, 'sharpness', 10)
+        self._metrics_pub = self.create_publisher(FocusMetrics, 'sharpness/metrics', 10)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_subscription(Image, 'camera/image_raw', self._on_image, qos_profile_sensor_data)
+        self.create_timer(self._settings['diagnostics_period'], self._publish_diagnostics)
+
+    @staticmethod
+    def _validated(settings):
+        """Check a full set of settings together; raise ConfigError naming the problem."""
+        roi = (settings['roi_x'], settings['roi_y'], settings['roi_width'], settings['roi_height'])
+        try:
+            measures.roi_pixels(100, 100, roi)
+        except ValueError as error:
+            raise ConfigError(f'ROI {roi}: {error}') from None
+        unknown = [name for name in settings['measures'] if name not in measures.MEASURES]
+        if unknown or not settings['measures']:
+            raise ConfigError(f"parameter 'measures' has unknown or no names {unknown}; "
+                              f"known: {', '.join(measures.MEASURES)}")
+        if settings['primary_measure'] not in measures.MEASURES:
+            raise ConfigError(f"parameter 'primary_measure' is '{settings['primary_measure']}'; "
+                              f"known: {', '.join(measures.MEASURES)}")
+        settings = dict(settings, roi=roi, measures=list(settings['measures']))
+        if settings['primary_measure'] not in settings['measures']:
+            settings['measures'].insert(0, settings['primary_measure'])
+        return settings
+
+    def _on_set_parameters(self, parameters):
+        # Validate the new values together with the current ones, so a ROI
+        # change of x and width in one call is judged as a whole.
+        current = self._current_values()
+        current.update({p.name: p.value for p in parameters})
+        try:
+            self._settings = self._validated(current)
+        except ConfigError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        return SetParametersResult(successful=True)
+
+    def _current_values(self):
+        return {name: p.value for name, p in self.get_parameters_by_prefix('').items()}
+
+    def _on_image(self, msg):
+        settings = self._settings
+        started = time.perf_counter()
+        try:
+            pixels = image_array(msg)
+            x, y, w, h = measures.roi_pixels(msg.width, msg.height, settings['roi'])
+            # Convert only the ROI to grey: the rest of the frame is never read.
+            gray = to_gray(pixels[y:y + h, x:x + w], msg.encoding)
+            region = measures.prepare(gray, (0, 0, w, h), settings['downsample'])
+            values = [measures.MEASURES[name](region) for name in settings['measures']]
+        except MalformedImage as error:
+            self._drop(f'dropped a malformed image on {self._image_topic()}: {error}')
+            return
+        except ValueError as error:  # e.g. a frame too small for the ROI
+            self._drop(f'dropped an image the ROI cannot be applied to: {error}')
+            return
+        self.frames_measured += 1
+        primary = values[settings['measures'].index(settings['primary_measure'])]
+
+        metrics = FocusMetrics()
+        metrics.header = msg.header
+        metrics.roi = RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h)
+        metrics.image_width, metrics.image_height = msg.width, msg.height
+        metrics.downsample = settings['downsample']
+        metrics.primary_measure = settings['primary_measure']
+        metrics.sharpness = primary
+        metrics.names = settings['measures']
+        metrics.values = values
+        metrics.compute_time = time.perf_counter() - started
+        self._sharpness_pub.publish(Float64(data=primary))
+        self._metrics_pub.publish(metrics)
+
+    def _image_topic(self):
+        return self.resolve_topic_name('camera/image_raw')
+
+    def _drop(self, reason):
+        self.frames_dropped += 1
+        self._last_drop_reason = reason
+        # Rate-limit each kind of problem on its own (numbers stripped), so a
+        # flood of one kind cannot hide the first report of another.
+        kind = re.sub(r'\d+', '#', reason)
+        now = time.monotonic()
+        if now - self._drop_logged.get(kind, -math.inf) >= DROP_LOG_PERIOD:
+            self._drop_logged[kind] = now
+            self.get_logger().warning(f'{reason} ({self.frames_dropped} dropped so far)')
+
+    def _publish_diagnostics(self):
+        status = DiagnosticStatus(name=f'{self.get_fully_qualified_name()}: sharpness',
+                                  hardware_id='')
+        dropped_lately = self.frames_dropped > self._dropped_at_last_report
+        self._dropped_at_last_report = self.frames_dropped
+        status.level = DiagnosticStatus.WARN if dropped_lately else DiagnosticStatus.OK
+        status.message = self._last_drop_reason if dropped_lately else 'measuring'
+        status.values = [KeyValue(key='frames_measured', value=str(self.frames_measured)),
+                         KeyValue(key='frames_dropped', value=str(self.frames_dropped))]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(array)
+
+
+def main(args=None):
+    return run_node(SharpnessNode, args)
+
+
+if __name__ == '__main__':
+    main()

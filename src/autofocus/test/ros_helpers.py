@@ -1,0 +1,37 @@
+"""Helpers for this package's DDS tests (imported by path: see pytest.ini)."""
+import time
+
+import numpy as np
+from sensor_msgs.msg import Image
+
+from autofocus.image_codec import fill_image_msg
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02):
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value
+
+
+def textured_frame(width, height, seed=0, blur=0):
+    import cv2
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (max(height // 8, 1), max(width // 8, 1), 3), dtype=np.uint8)
+    frame = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
+    if blur:
+        frame = cv2.GaussianBlur(frame, (0, 0), blur)
+    return frame
+
+
+def image_msg(frame, stamp_ns, encoding='bgr8', frame_id='camera'):
+    msg = fill_image_msg(Image(), frame, encoding)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 10**9)
+    msg.header.frame_id = frame_id
+    return msg
+
+
+def stamp_ns(stamp):
+    return stamp.sec * 10**9 + stamp.nanosec

@@ -375,7 +375,7 @@ class FocusServerNode(Node):
 
 
 def main(args=None):
-    return run_node(FocusServerNode, args)
+    return run_node(FocusServerNode, args, multithreaded=True)
 
 
 if __name__ == '__main__':

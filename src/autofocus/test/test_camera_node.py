@@ -1,0 +1,75 @@
+"""Camera node from real video files (OpenCV/FFmpeg decoding), across processes over DDS."""
+import os
+
+import cv2
+import pytest
+from autofocus_interfaces.msg import FocusMetrics
+from rclpy.qos import qos_profile_sensor_data
+from ros_helpers import stamp_ns, textured_frame, wait_for
+from sensor_msgs.msg import CameraInfo, Image
+
+
+def write_video(path, width, height, frames=60, fps=30.0):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), fps, (width, height))
+    assert writer.isOpened()
+    for i in range(frames):
+        writer.write(textured_frame(width, height, seed=i % 7, blur=(i % 5) * 0.7))
+    writer.release()
+    return path
+
+
+@pytest.mark.parametrize('width, height', [(640, 480), (1280, 720)])
+def test_every_frame_reaches_the_sharpness_node_at_the_camera_rate(
+        ros, node_process, tmp_path, width, height):
+    fps = 30.0
+    video = write_video(tmp_path / 'scene.avi', width, height)
+    metrics = ros.collect(FocusMetrics, 'sharpness/metrics', qos=100)
+    node_process('autofocus', 'sharpness')
+    camera = node_process('autofocus', 'camera', node_name='camera',
+                          params={'source': str(video), 'width': width, 'height': height,
+                                  'fps': fps})
+    # Let discovery settle, then look at a window of 90 consecutive frames.
+    assert wait_for(lambda: len(metrics) >= 15, 20.0), camera.log()
+    start = len(metrics)
+    assert wait_for(lambda: len(metrics) >= start + 90, 10.0), \
+        f'{len(metrics) - start} frames in 10 s\n{camera.log()}'
+    window = metrics[start:start + 90]
+    assert {(m.image_width, m.image_height) for m in window} == {(width, height)}
+    stamps = [stamp_ns(m.header.stamp) for m in window]
+    gaps = [(b - a) / 1e9 for a, b in zip(stamps, stamps[1:])]
+    # A frame lost between the processes shows as a gap of two periods.
+    lost = [gap for gap in gaps if gap > 1.5 / fps]
+    assert not lost, f'gaps of {lost} s between frames: frames were lost'
+    rate = (len(stamps) - 1) / ((stamps[-1] - stamps[0]) / 1e9)
+    assert rate == pytest.approx(fps, rel=0.1)
+
+
+def test_camera_comes_back_by_itself_when_the_source_appears(ros, node_process, tmp_path):
+    video = tmp_path / 'late.avi'
+    images = ros.collect(Image, 'camera/image_raw', qos=qos_profile_sensor_data)
+    infos = ros.collect(CameraInfo, 'camera/camera_info', qos=qos_profile_sensor_data)
+    camera = node_process('autofocus', 'camera', node_name='camera',
+                          params={'source': str(video), 'width': 320, 'height': 240,
+                                  'retry_initial': 0.1, 'retry_max': 0.3, 'frame_id': 'lens'})
+    assert wait_for(lambda: 'does not exist' in camera.log(), 10.0), camera.log()
+    assert not images
+    write_video(tmp_path / 'partial.avi', 320, 240, frames=10)
+    os.rename(tmp_path / 'partial.avi', video)  # appears whole, as a mounted file would
+    assert wait_for(lambda: len(images) >= 5, 15.0), camera.log()
+    image = images[-1]
+    assert (image.width, image.height, image.encoding, image.header.frame_id) == \
+        (320, 240, 'bgr8', 'lens')
+    assert wait_for(lambda: infos, 2.0)
+    assert (infos[-1].width, infos[-1].height) == (320, 240)
+    # One Ctrl+C stops it cleanly and releases the source.
+    assert camera.interrupt() == 0
+    assert 'Traceback' not in camera.log()
+
+
+def test_unknown_device_is_retried_not_fatal(ros, node_process):
+    camera = node_process('autofocus', 'camera', node_name='camera',
+                          params={'source': '/dev/video-not-present', 'retry_initial': 0.1,
+                                  'retry_max': 0.2})
+    assert wait_for(lambda: 'not present' in camera.log(), 10.0), camera.log()
+    assert camera.alive()
+    assert camera.interrupt() == 0

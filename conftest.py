@@ -135,8 +135,11 @@ def node_process(tmp_path):
     """Start a package's executable as a separate process; all are stopped after the test."""
     started = []
 
-    def start(package, name, params=None, ros_args=(), args=(), node_name=None):
-        cmd = [executable(package, name), *args, '--ros-args']
+    def start(package, name, params=None, ros_args=(), args=(), node_name=None, ros=True):
+        cmd = [executable(package, name), *args]
+        if not ros:  # a plain program (the bringup launcher, the focus client)
+            return _start(cmd, name)
+        cmd.append('--ros-args')
         if params:
             params_file = tmp_path / f'{name}-{len(started)}.yaml'
             params_file.write_text(yaml.safe_dump({'/**': {'ros__parameters': params}}))
@@ -144,6 +147,9 @@ def node_process(tmp_path):
         if node_name:
             cmd += ['-r', f'__node:={node_name}']
         cmd += list(ros_args)
+        return _start(cmd, name)
+
+    def _start(cmd, name):
         log_path = tmp_path / f'{name}-{len(started)}.log'
         with open(log_path, 'wb') as log:
             popen = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
@@ -154,4 +160,5 @@ def node_process(tmp_path):
 
     yield start
     for proc in reversed(started):
-        proc.interrupt(timeout=5.0)
+        # A launcher gives its nodes 10 s to stop before it kills them.
+        proc.interrupt(timeout=15.0)

@@ -6,6 +6,8 @@ if [ ! -f "$_af_repo/install/local_setup.bash" ]; then
   echo "autofocus: not built yet; run scripts/setup.sh first" >&2
   return 1 2>/dev/null || exit 1
 fi
+# colcon's and venv's scripts read unset variables: relax `set -u` while sourcing.
+case $- in *u*) _af_nounset=1; set +u ;; *) _af_nounset= ;; esac
 # shellcheck disable=SC1091
 . "$_af_venv/bin/activate"
 export AMENT_PREFIX_PATH="$_af_venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
@@ -21,4 +23,5 @@ export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$_af_repo
 export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-67108864}"
 export MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-134217728}"
 export MALLOC_TOP_PAD_="${MALLOC_TOP_PAD_:-67108864}"
-unset _af_repo _af_venv
+[ -n "$_af_nounset" ] && set -u
+unset _af_repo _af_venv _af_nounset

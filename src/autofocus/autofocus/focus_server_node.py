@@ -20,6 +20,7 @@ import collections
 import random
 import threading
 import time
+import traceback
 
 from autofocus_interfaces.action import Focus
 from autofocus_interfaces.msg import FocusMetrics, MotorCommand, MotorState
@@ -91,11 +92,12 @@ class FocusServerNode(Node):
         self._frames_per_position = declare(
             self, 'frames_per_position', 1, 'Frames averaged at each lens position',
             low=1, high=100)
-        self._measure = declare(self, 'measure', measures.DEFAULT_MEASURE,
+        self._measure_name = declare(self, 'measure', measures.DEFAULT_MEASURE,
                                 'Focus measure the search maximises',
                                 choices=list(measures.MEASURES))
         self._move_timeout = declare(self, 'move_timeout', 10.0,
-                                     'Seconds a single move may take before MOTOR_FAULT',
+                                     'Seconds a move may take, and seconds to wait for a motor driver not yet '
+                                     'heard (it may be starting beside us), before MOTOR_FAULT',
                                      low=0.1, high=600.0)
         self._frame_timeout = declare(self, 'frame_timeout', 2.0,
                                       'Seconds without a usable frame before NO_FRAMES',
@@ -206,7 +208,7 @@ class FocusServerNode(Node):
                 goal_handle.abort()
         except Exception as error:  # never leave a goal hanging or the motor running
             self._stop_motor()
-            self.get_logger().error(f'focus goal failed: {error!r}')
+            self.get_logger().error(f'focus goal failed: {traceback.format_exc()}')
             result.success = False
             result.error_code = Focus.Result.UNKNOWN
             result.error_msg = f'internal error: {error!r}'
@@ -226,7 +228,7 @@ class FocusServerNode(Node):
         return result
 
     def _search(self, request, result, started):
-        state = self._wait_for(lambda: self._motor_state, 3.0, Focus.Result.MOTOR_FAULT,
+        state = self._wait_for(lambda: self._motor_state, self._move_timeout, Focus.Result.MOTOR_FAULT,
                                'no motor state on ' + self.resolve_topic_name('focus_motor/state')
                                + ': is the motor driver running?')
         if state.fault:
@@ -274,7 +276,7 @@ class FocusServerNode(Node):
 
     def _move(self, step):
         """Command one move and wait until the motor reports rest; return (position, rest time)."""
-        self._wait_for(lambda: self._command_pub.get_subscription_count() > 0, 3.0,
+        self._wait_for(lambda: self._command_pub.get_subscription_count() > 0, self._move_timeout,
                        Focus.Result.MOTOR_FAULT,
                        'nothing subscribes to ' + self.resolve_topic_name('focus_motor/command')
                        + ': is the motor driver running?')
@@ -307,6 +309,8 @@ class FocusServerNode(Node):
 
         def enough_frames():
             for metrics in self._metrics:
+                if len(values) >= self._frames_per_position:
+                    break
                 stamp = Time.from_msg(metrics.header.stamp).nanoseconds
                 if stamp >= after_ns and stamp > self._last_frame_ns:
                     self._last_frame_ns = stamp
@@ -321,8 +325,8 @@ class FocusServerNode(Node):
         return sum(values) / len(values)
 
     def _value_of(self, metrics):
-        if self._measure in metrics.names:
-            return metrics.values[list(metrics.names).index(self._measure)]
+        if self._measure_name in metrics.names:
+            return metrics.values[list(metrics.names).index(self._measure_name)]
         return metrics.sharpness
 
     def _stop_motor(self):

@@ -35,3 +35,28 @@ def image_msg(frame, stamp_ns, encoding='bgr8', frame_id='camera'):
 
 def stamp_ns(stamp):
     return stamp.sec * 10**9 + stamp.nanosec
+
+
+class FocusAction:
+    """A Focus action client on a test harness node."""
+
+    def __init__(self, ros, name='focus'):
+        from autofocus_interfaces.action import Focus
+        from rclpy.action import ActionClient
+        self.client = ActionClient(ros.node, Focus, name)
+        self.feedback = []
+
+    def wait_for_server(self, timeout=20.0):
+        return self.client.wait_for_server(timeout_sec=timeout)
+
+    def send(self, goal, timeout=10.0):
+        """Send a goal; return its handle (accepted or not)."""
+        future = self.client.send_goal_async(
+            goal, feedback_callback=lambda msg: self.feedback.append(msg.feedback))
+        assert wait_for(future.done, timeout), 'no answer to the goal'
+        return future.result()
+
+    def result(self, handle, timeout=60.0):
+        future = handle.get_result_async()
+        assert wait_for(future.done, timeout), 'no result'
+        return future.result()  # .status, .result

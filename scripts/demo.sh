@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up this machine, start the autofocus graph (the simulated lens when no
+# camera is attached), focus once, print the result and save the focus curve.
+#   scripts/demo.sh                       # everything with defaults
+#   scripts/demo.sh --strategy sweep      # focus_client options pass through
+# Graph arguments: AUTOFOCUS_BRINGUP_ARGS="use_sim:=false camera_source:=/dev/video2"
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$repo/scripts/setup.sh"
+# shellcheck disable=SC1091
+. "$repo/scripts/env.sh"
+# A private DDS domain on this machine only, unless the caller chose one.
+export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-42}"
+export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
+
+log="$repo/log/demo-bringup.log"
+# shellcheck disable=SC2086
+"$repo/install/autofocus/lib/autofocus/bringup" ${AUTOFOCUS_BRINGUP_ARGS:-} > "$log" 2>&1 &
+bringup=$!
+trap 'kill -INT $bringup 2>/dev/null; wait $bringup 2>/dev/null || true' EXIT
+echo "[demo] graph starting (log: $log)"
+status=0
+"$repo/install/autofocus/lib/autofocus/focus_client" --plot "$repo/focus_curve.png" "$@" \
+  || status=$?
+grep -E "^\[(camera|focus_motor)\] .*(simulating|driver|open)" "$log" | head -3 || true
+exit $status

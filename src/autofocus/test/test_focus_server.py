@@ -1,0 +1,64 @@
+"""The focus action server refuses bad goals and explains failures it cannot avoid."""
+import pytest
+from action_msgs.msg import GoalStatus
+from autofocus_interfaces.action import Focus
+from autofocus_interfaces.msg import MotorState
+from ros_helpers import FocusAction, wait_for
+
+
+@pytest.fixture
+def server(ros, node_process):
+    process = node_process('autofocus', 'focus_server',
+                           params={'frame_timeout': 0.5, 'move_timeout': 2.0, 'range_min': 0.0, 'range_max': 500.0})
+    action = FocusAction(ros)
+    assert action.wait_for_server(), process.log()
+    action.process = process
+    return action
+
+
+@pytest.mark.parametrize('goal, reason', [
+    (Focus.Goal(strategy='golden_retriever'), "unknown strategy 'golden_retriever'"),
+    (Focus.Goal(range_min=300.0, range_max=100.0), 'empty position range'),
+    (Focus.Goal(roi_x=0.7, roi_y=0.1, roi_width=0.5, roi_height=0.2), 'outside the image'),
+])
+def test_invalid_goals_are_rejected_with_the_reason_logged(server, goal, reason):
+    handle = server.send(goal)
+    assert not handle.accepted
+    assert wait_for(lambda: reason in server.process.log(), 5.0), server.process.log()
+
+
+def test_without_a_motor_the_goal_aborts_and_says_so(server):
+    handle = server.send(Focus.Goal(timeout=10.0))
+    assert handle.accepted
+    response = server.result(handle, 20.0)
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert not response.result.success
+    assert response.result.error_code == Focus.Result.MOTOR_FAULT
+    assert 'is the motor driver running?' in response.result.error_msg
+
+
+def test_without_frames_the_goal_aborts_with_no_frames(ros, server, node_process):
+    states = ros.collect(MotorState, 'focus_motor/state')
+    node_process('autofocus_motor', 'motor_driver', node_name='focus_motor',
+                 params={'driver': 'sim', 'max_position': 500.0})
+    assert wait_for(lambda: states, 20.0)
+    handle = server.send(Focus.Goal(strategy='sweep', timeout=20.0))
+    assert handle.accepted
+    response = server.result(handle, 30.0)
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert response.result.error_code == Focus.Result.NO_FRAMES, response.result.error_msg
+    assert 'is the camera publishing' in response.result.error_msg
+
+
+def test_a_range_beyond_the_motor_limits_is_rejected(server, node_process):
+    node_process('autofocus_motor', 'motor_driver', node_name='focus_motor',
+                 params={'driver': 'sim', 'max_position': 500.0})
+    # The server learns the limits from the motor's state.
+    handle = None
+    for _ in range(50):
+        handle = server.send(Focus.Goal(range_min=0.0, range_max=900.0, timeout=1.0))
+        if not handle.accepted:
+            break
+        server.result(handle, 10.0)
+    assert not handle.accepted
+    assert 'outside the motor limits' in server.process.log()

@@ -1,0 +1,94 @@
+"""The whole graph in separate processes, started by the pip-only bringup, on the simulated lens."""
+import pathlib
+
+import pytest
+import yaml
+from action_msgs.msg import GoalStatus
+from autofocus_interfaces.action import Focus
+from autofocus_interfaces.msg import MotorCommand, MotorState
+from ros_helpers import FocusAction, wait_for
+
+pytestmark = pytest.mark.graph
+
+SIM_YAML = pathlib.Path(__file__).resolve().parents[1] / 'config' / 'sim.yaml'
+AUTOFOCUS_YAML = pathlib.Path(__file__).resolve().parents[1] / 'config' / 'autofocus.yaml'
+FINE_STEP = yaml.safe_load(AUTOFOCUS_YAML.read_text())['focus_server']['ros__parameters'][
+    'fine_step']
+
+
+class Graph:
+    def __init__(self, ros, node_process, tmp_path, **lens):
+        config = yaml.safe_load(SIM_YAML.read_text())
+        config['camera']['ros__parameters'].update(lens)
+        sim_params = tmp_path / 'sim.yaml'
+        sim_params.write_text(yaml.safe_dump(config))
+        self.process = node_process('autofocus', 'bringup', ros=False,
+                                    args=['use_sim:=true', f'sim_params_file:={sim_params}'])
+        self.action = FocusAction(ros)
+        self.states = ros.collect(MotorState, 'focus_motor/state', qos=100)
+        self.commands = ros.node.create_publisher(MotorCommand, 'focus_motor/command', 10)
+        assert self.action.wait_for_server(30.0), self.process.log()
+        assert wait_for(lambda: self.states, 20.0), self.process.log()
+
+    def move_motor_to(self, position):
+        assert wait_for(lambda: self.commands.get_subscription_count() > 0, 10.0)
+        self.commands.publish(MotorCommand(mode=MotorCommand.MODE_ABSOLUTE, target=position,
+                                           sequence=7_000_000 + int(position)))
+        assert wait_for(lambda: abs(self.states[-1].position - position) < 1e-6
+                        and not self.states[-1].moving, 10.0)
+
+    def focus(self, goal=None, timeout=60.0):
+        handle = self.action.send(goal or Focus.Goal())
+        assert handle.accepted, self.process.log()
+        return self.action.result(handle, timeout)
+
+
+@pytest.mark.parametrize('focus_position', [287.0, 655.0])
+def test_coarse_fine_focuses_within_one_fine_step_from_any_start(
+        ros, node_process, tmp_path, focus_position):
+    graph = Graph(ros, node_process, tmp_path, focus_position=focus_position)
+    for start in (0.0, 480.0, 1000.0):
+        graph.move_motor_to(start)
+        response = graph.focus()  # the empty goal: configured defaults, coarse_fine
+        result = response.result
+        assert response.status == GoalStatus.STATUS_SUCCEEDED, result.error_msg
+        assert result.success and result.strategy == 'coarse_fine'
+        assert abs(result.final_position - focus_position) <= FINE_STEP, (start, result)
+        # The motor really is there, at rest.
+        assert abs(graph.states[-1].position - result.final_position) < 1e-6
+        assert len(result.positions) == len(result.sharpness) > 10
+        assert max(result.sharpness) > 2 * min(result.sharpness)
+        assert result.frames_used >= len(result.positions)
+    assert graph.action.feedback, 'no feedback was published'
+    assert {fb.phase for fb in graph.action.feedback} >= {'coarse', 'fine'}
+
+
+def test_cancel_mid_run_stops_the_motor_and_a_second_goal_is_refused(
+        ros, node_process, tmp_path):
+    graph = Graph(ros, node_process, tmp_path, focus_position=500.0)
+    graph.move_motor_to(0.0)
+    handle = graph.action.send(Focus.Goal(strategy='sweep'))
+    assert handle.accepted
+    assert wait_for(lambda: len(graph.action.feedback) >= 3, 20.0)
+    # One goal at a time.
+    assert not graph.action.send(Focus.Goal()).accepted
+    cancel = handle.cancel_goal_async()
+    assert wait_for(cancel.done, 5.0)
+    response = graph.action.result(handle, 10.0)
+    assert response.status == GoalStatus.STATUS_CANCELED
+    assert response.result.error_code == Focus.Result.CANCELED
+    assert wait_for(lambda: not graph.states[-1].moving, 2.0)
+    stopped_at = graph.states[-1].position
+    count = len(graph.states)
+    assert wait_for(lambda: len(graph.states) > count + 20, 5.0)  # state keeps coming...
+    assert graph.states[-1].position == stopped_at                 # ...and the lens stays put
+    assert stopped_at < 1000.0
+
+
+def test_featureless_scene_aborts_without_claiming_focus(ros, node_process, tmp_path):
+    graph = Graph(ros, node_process, tmp_path, scene='flat')
+    response = graph.focus(Focus.Goal(timeout=60.0))
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert not response.result.success
+    assert response.result.error_code == Focus.Result.FLAT_CURVE, response.result.error_msg
+    assert response.result.error_msg

@@ -49,7 +49,7 @@ def command_line(spec, arguments, overrides_dir):
         # or re-typed by the command line's YAML guessing.
         path = os.path.join(overrides_dir, f'{spec.name}-overrides.yaml')
         with open(path, 'w') as file:
-            yaml.safe_dump({spec.name: {'ros__parameters': spec.overrides}}, file)
+            yaml.safe_dump({f'/**/{spec.name}': {'ros__parameters': spec.overrides}}, file)
         command += ['--params-file', path]
     return command
 

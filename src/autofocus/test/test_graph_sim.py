@@ -12,21 +12,24 @@ pytestmark = pytest.mark.graph
 
 SIM_YAML = pathlib.Path(__file__).resolve().parents[1] / 'config' / 'sim.yaml'
 AUTOFOCUS_YAML = pathlib.Path(__file__).resolve().parents[1] / 'config' / 'autofocus.yaml'
-FINE_STEP = yaml.safe_load(AUTOFOCUS_YAML.read_text())['focus_server']['ros__parameters'][
+FINE_STEP = yaml.safe_load(AUTOFOCUS_YAML.read_text())['/**/focus_server']['ros__parameters'][
     'fine_step']
 
 
 class Graph:
-    def __init__(self, ros, node_process, tmp_path, **lens):
+    def __init__(self, ros, node_process, tmp_path, namespace='', **lens):
         config = yaml.safe_load(SIM_YAML.read_text())
-        config['camera']['ros__parameters'].update(lens)
+        config['/**/camera']['ros__parameters'].update(lens)
         sim_params = tmp_path / 'sim.yaml'
         sim_params.write_text(yaml.safe_dump(config))
         self.process = node_process('autofocus', 'bringup', ros=False,
-                                    args=['use_sim:=true', f'sim_params_file:={sim_params}'])
-        self.action = FocusAction(ros)
-        self.states = ros.collect(MotorState, 'focus_motor/state', qos=100)
-        self.commands = ros.node.create_publisher(MotorCommand, 'focus_motor/command', 10)
+                                    args=['use_sim:=true', f'sim_params_file:={sim_params}',
+                                          f'namespace:={namespace}'])
+        prefix = f'/{namespace}/' if namespace else ''
+        self.action = FocusAction(ros, prefix + 'focus')
+        self.states = ros.collect(MotorState, prefix + 'focus_motor/state', qos=100)
+        self.commands = ros.node.create_publisher(MotorCommand, prefix + 'focus_motor/command',
+                                                  10)
         assert self.action.wait_for_server(30.0), self.process.log()
         assert wait_for(lambda: self.states, 20.0), self.process.log()
 
@@ -86,7 +89,9 @@ def test_cancel_mid_run_stops_the_motor_and_a_second_goal_is_refused(
 
 
 def test_featureless_scene_aborts_without_claiming_focus(ros, node_process, tmp_path):
-    graph = Graph(ros, node_process, tmp_path, scene='flat')
+    # In a namespace: the YAML's /**/ keys must still reach every node, or the
+    # lens would show the default textured scene and this goal would succeed.
+    graph = Graph(ros, node_process, tmp_path, namespace='bench2', scene='flat')
     response = graph.focus(Focus.Goal(timeout=60.0))
     assert response.status == GoalStatus.STATUS_ABORTED
     assert not response.result.success

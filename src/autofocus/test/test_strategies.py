@@ -1,0 +1,329 @@
+"""Search strategies against synthetic focus curves: accuracy, flat curves, protocol, config."""
+import math
+
+import numpy as np
+import pytest
+
+from autofocus import strategies
+from autofocus.strategies import (
+    FLAT_CURVE, Move, Outcome, SearchConfig, make_search, refine_peak, scan_positions)
+
+
+def gaussian(peak, width, floor):
+    return lambda x: floor + math.exp(-0.5 * ((x - peak) / width) ** 2)
+
+
+def lorentzian(peak, width, floor):
+    return lambda x: floor + 1.0 / (1.0 + ((x - peak) / width) ** 2)
+
+
+class Lens:
+    """A fake motor + camera: moves as told (optionally to a coarser motor grid) and
+    reports the curve's value there with multiplicative noise."""
+
+    def __init__(self, curve, noise=0.0, seed=0, start=0.0, motor_grid=None):
+        self.curve = curve
+        self.noise = noise
+        self.rng = np.random.default_rng(seed)
+        self.position = start
+        self.motor_grid = motor_grid
+        self.moves: list[Move] = []
+
+    def move(self, move):
+        self.moves.append(move)
+        target = self.position + move.target if move.relative else move.target
+        if self.motor_grid:
+            target = round(target / self.motor_grid) * self.motor_grid
+        self.position = target
+        return self.position, self.curve(target) * (1.0 + self.noise * self.rng.standard_normal())
+
+
+def run(search, lens, limit=1000):
+    result = search.start()
+    for _ in range(limit):
+        result = search.observe(*lens.move(result))
+        if isinstance(result, Outcome):
+            return result
+    raise AssertionError(f'{search.name} did not finish in {limit} moves')
+
+
+def curve_cases(count, seed, widths, lo=30.0, hi=970.0):
+    """(curve, peak, noise, width) cases: Gaussian and Lorentzian peaks across the range,
+    floors of 5-30% of the peak height, 2-5% multiplicative noise."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for index in range(count):
+        peak = float(rng.uniform(lo, hi))
+        shape = gaussian if index % 2 == 0 else lorentzian
+        width = float(rng.uniform(*widths[shape.__name__]))
+        noise = float(rng.uniform(0.02, 0.05))
+        cases.append((shape(peak, width, float(rng.uniform(0.05, 0.3))), peak, noise, width))
+    return cases
+
+
+WIDTHS = {'gaussian': (25.0, 45.0), 'lorentzian': (20.0, 60.0)}
+
+
+def test_names_and_default():
+    assert strategies.STRATEGIES == ('sweep', 'coarse_fine', 'hill_climb')
+    assert strategies.DEFAULT_STRATEGY == 'coarse_fine'
+    for name in strategies.STRATEGIES:
+        assert make_search(name, SearchConfig()).name == name
+
+
+def test_coarse_fine_ends_within_one_fine_step():
+    config = SearchConfig()
+    errors = []
+    for index, (curve, peak, noise, _) in enumerate(curve_cases(120, seed=1, widths=WIDTHS)):
+        start = (0.0, 1000.0, 480.0)[index % 3]
+        lens = Lens(curve, noise, seed=index, start=start)
+        outcome = run(make_search('coarse_fine', config, start), lens)
+        assert outcome.success, outcome.message
+        assert outcome.position == lens.position
+        errors.append(abs(outcome.position - peak))
+        phases = [move.phase for move in lens.moves]
+        assert phases[-1] == 'final' and set(phases) == {'coarse', 'fine', 'final'}
+        assert len(lens.moves) <= 40                    # 11 coarse + ~18 fine + final
+    assert max(errors) <= config.fine_step, max(errors)
+
+
+def test_coarse_fine_with_other_steps_and_range():
+    config = SearchConfig(range_min=-200.0, range_max=2600.0, coarse_step=250.0, fine_step=20.0)
+    widths = {'gaussian': (60.0, 100.0), 'lorentzian': (50.0, 120.0)}
+    for index, (curve, peak, noise, _) in enumerate(
+            curve_cases(40, seed=2, widths=widths, lo=-150.0, hi=2550.0)):
+        outcome = run(make_search('coarse_fine', config, 1200.0),
+                      Lens(curve, noise, seed=index, start=1200.0))
+        assert outcome.success
+        assert abs(outcome.position - peak) <= config.fine_step
+
+
+def test_coarse_fine_uses_reported_positions():
+    # The motor only reaches multiples of 7 units; the search must fit what was reached.
+    config = SearchConfig()
+    for index, (curve, peak, noise, _) in enumerate(curve_cases(30, seed=3, widths=WIDTHS)):
+        lens = Lens(curve, noise, seed=index, motor_grid=7.0)
+        outcome = run(make_search('coarse_fine', config), lens)
+        assert outcome.success and outcome.position % 7.0 == 0.0
+        assert abs(outcome.position - peak) <= config.fine_step + 3.5
+
+
+@pytest.mark.parametrize('name', ['sweep', 'coarse_fine'])
+def test_fit_uses_reported_not_commanded_positions(name):
+    # A motor that always lands 3 units beyond the target: in the coordinates it reports,
+    # the peak is at 437, and that is where the final move must aim (434 if the commanded
+    # positions were fitted).
+    class OvershootingLens(Lens):
+        def move(self, move):
+            self.moves.append(move)
+            self.position = move.target + (3.0 if move.phase != 'final' else 0.0)
+            return self.position, self.curve(self.position)
+
+    lens = OvershootingLens(gaussian(437.0, 60.0, 0.1))
+    run(make_search(name, SearchConfig()), lens)
+    assert lens.moves[-1].phase == 'final'
+    assert lens.moves[-1].target == pytest.approx(437.0, abs=1.0)
+
+
+@pytest.mark.parametrize('peak', [0.0, 1000.0])
+def test_coarse_fine_peak_at_a_range_end(peak):
+    outcome = run(make_search('coarse_fine', SearchConfig(), 500.0),
+                  Lens(lorentzian(peak, 80.0, 0.1), 0.02, start=500.0))
+    assert outcome.success and abs(outcome.position - peak) <= 10.0
+
+
+def test_sweep_ends_within_one_sweep_step():
+    config = SearchConfig()
+    for index, (curve, peak, noise, _) in enumerate(curve_cases(80, seed=4, widths=WIDTHS)):
+        start = (0.0, 1000.0)[index % 2]
+        lens = Lens(curve, noise, seed=index, start=start)
+        outcome = run(make_search('sweep', config, start), lens)
+        assert outcome.success
+        assert abs(outcome.position - peak) <= config.sweep_step
+        sweep = [move.target for move in lens.moves if move.phase == 'sweep']
+        assert len(sweep) == 41 and sorted(sweep) == scan_positions(0.0, 1000.0, 25.0)
+        # It starts at the end nearer the motor.
+        assert sweep[0] == start
+
+
+def test_sweep_always_samples_range_max():
+    config = SearchConfig(range_min=3.0, range_max=100.0, sweep_step=25.0)
+    lens = Lens(lorentzian(100.0, 30.0, 0.1))
+    run(make_search('sweep', config), lens)
+    assert [m.target for m in lens.moves if m.phase == 'sweep'] == [3.0, 28.0, 53.0, 78.0, 100.0]
+
+
+def test_hill_climb_ends_within_a_few_min_steps_from_several_starts():
+    config = SearchConfig()
+    rng = np.random.default_rng(5)
+    # Starts up to 2.5 widths (sigma or half width at half maximum) away, on the slopes: a
+    # start in a tail with no measurable slope cannot be climbed and ends as a flat curve.
+    cases = curve_cases(60, seed=6, widths={'gaussian': (40.0, 80.0), 'lorentzian': (20, 60)},
+                        lo=200.0, hi=800.0)
+    for index, (curve, peak, noise, width) in enumerate(cases):
+        for offset in (-2.5, -1.0, 0.0, 1.2, 2.5):
+            start = peak + offset * width + float(rng.uniform(-5, 5))
+            lens = Lens(curve, noise, seed=index, start=start)
+            outcome = run(make_search('hill_climb', config, start), lens)
+            assert outcome.success, (peak, start, outcome.message)
+            # 5 min steps: on a Gaussian 60 wide with 5% noise the top 15 units differ by less
+            # than the noise, so ~15 samples cannot place it better (worst seen: 21.6 in 6000
+            # climbs over 20 seeds).
+            assert abs(outcome.position - peak) <= 5 * config.climb_min_step
+            assert all(move.relative for move in lens.moves)
+            assert lens.moves[0] == Move(0.0, relative=True, phase='climb')
+            assert lens.moves[-1].phase == 'final'
+            assert len(lens.moves) <= config.climb_max_moves
+
+
+def test_hill_climb_final_move_goes_to_the_estimate_from_reported_positions():
+    lens = Lens(lorentzian(437.0, 40.0, 0.1), start=300.0, motor_grid=1.0)
+    search = make_search('hill_climb', SearchConfig(), 300.0)
+    outcome = run(search, lens)
+    assert outcome.success and abs(outcome.position - 437.0) <= 2.0
+    before_final = search.samples[-2][0]
+    assert lens.moves[-1].target == pytest.approx(outcome.position - before_final, abs=0.5)
+
+
+def test_hill_climb_stays_in_range_and_respects_the_move_bound():
+    # Wild noise, peak at the wall, tiny minimum step: must still end, inside the range.
+    config = SearchConfig(range_min=0.0, range_max=300.0, climb_min_step=0.01,
+                          climb_max_moves=60)
+    for seed in range(20):
+        lens = Lens(lorentzian(0.0, 50.0, 0.1), noise=0.5, seed=seed, start=150.0)
+        search = make_search('hill_climb', config, 150.0)
+        run(search, lens)
+        assert len(lens.moves) <= config.climb_max_moves
+        assert all(0.0 <= p <= 300.0 for p, _ in search.samples)
+
+
+@pytest.mark.parametrize('name', strategies.STRATEGIES)
+@pytest.mark.parametrize('noise', [0.0, 0.02, 0.05])
+def test_flat_curve_never_claims_success(name, noise):
+    for seed in range(40):
+        level = 10.0 ** (seed % 5 - 2)           # the measure's scale must not matter
+        start = float((seed * 137) % 1000)
+        lens = Lens(lambda x: level, noise, seed=seed, start=start)
+        search = make_search(name, SearchConfig(), start)
+        outcome = run(search, lens)
+        assert not outcome.success
+        assert outcome.error == FLAT_CURVE
+        assert 'no focus peak' in outcome.message
+        assert all(move.phase != 'final' for move in lens.moves)
+        assert outcome.position == lens.position == search.samples[-1][0]
+
+
+@pytest.mark.parametrize('name', strategies.STRATEGIES)
+def test_all_zero_and_negative_curves_are_flat(name):
+    for level in (0.0, -1.0):
+        outcome = run(make_search(name, SearchConfig()), Lens(lambda x: level))
+        assert outcome.error == FLAT_CURVE
+
+
+@pytest.mark.parametrize('name', strategies.STRATEGIES)
+def test_weak_peak_below_min_peak_contrast_is_flat(name):
+    # Peak only 1.2x the floor: contrast 0.17 < 0.3.
+    outcome = run(make_search(name, SearchConfig(), 450.0),
+                  Lens(lorentzian(500.0, 60.0, 5.0), start=450.0))
+    assert outcome.error == FLAT_CURVE
+    relaxed = SearchConfig(min_peak_contrast=0.1)
+    outcome = run(make_search(name, relaxed, 450.0), Lens(lorentzian(500.0, 60.0, 5.0),
+                                                          start=450.0))
+    assert outcome.success and abs(outcome.position - 500.0) <= 20.0
+
+
+def test_search_protocol():
+    search = make_search('coarse_fine', SearchConfig())
+    assert search.best is None and search.samples == [] and not search.finished
+    with pytest.raises(RuntimeError):
+        search.observe(0.0, 1.0)
+    first = search.start()
+    assert first == Move(0.0, relative=False, phase='coarse')
+    with pytest.raises(RuntimeError):
+        search.start()
+    with pytest.raises(ValueError):
+        search.observe(float('nan'), 1.0)
+    with pytest.raises(ValueError):
+        search.observe(0.0, float('inf'))
+    lens = Lens(gaussian(420.0, 40.0, 0.1))
+    result = search.observe(*lens.move(first))
+    while not isinstance(result, Outcome):
+        assert search.phase == result.phase
+        result = search.observe(*lens.move(result))
+    assert search.finished and search.outcome is result
+    assert search.samples[-1] == (result.position, result.sharpness)
+    assert search.best == max(search.samples, key=lambda s: s[1])
+    assert 'focused at' in result.message and result.error == ''
+    with pytest.raises(RuntimeError, match='finished'):
+        search.observe(420.0, 1.0)
+
+
+def test_outcome_and_move_are_immutable():
+    with pytest.raises(AttributeError):
+        Move(1.0).target = 2.0
+    with pytest.raises(AttributeError):
+        Outcome(True, 1.0, 2.0).success = False
+
+
+def test_make_search_rejects_unknown_names_listing_known_ones():
+    with pytest.raises(ValueError) as error:
+        make_search('golden_section', SearchConfig())
+    for name in ('golden_section', *strategies.STRATEGIES):
+        assert name in str(error.value)
+
+
+@pytest.mark.parametrize('changes, field', [
+    ({'range_min': 10.0, 'range_max': 10.0}, 'range_min'),
+    ({'range_min': 10.0, 'range_max': 0.0}, 'range_min'),
+    ({'sweep_step': 0.0}, 'sweep_step'),
+    ({'coarse_step': -100.0}, 'coarse_step'),
+    ({'fine_step': 0.0}, 'fine_step'),
+    ({'climb_step': -1.0}, 'climb_step'),
+    ({'climb_min_step': 0.0}, 'climb_min_step'),
+    ({'climb_min_step': 60.0}, 'climb_min_step'),
+    ({'fine_step': 1e-4}, 'fine_step'),
+    ({'range_max': float('inf')}, 'range_max'),
+    ({'noise_band': -0.1}, 'noise_band'),
+    ({'min_peak_contrast': 1.5}, 'min_peak_contrast'),
+    ({'min_peak_contrast': -0.1}, 'min_peak_contrast'),
+    ({'climb_max_moves': 2}, 'climb_max_moves'),
+])
+@pytest.mark.parametrize('name', strategies.STRATEGIES)
+def test_make_search_rejects_bad_config(name, changes, field):
+    with pytest.raises(ValueError, match=field):
+        make_search(name, SearchConfig(**changes))
+
+
+def test_scan_positions():
+    assert scan_positions(0.0, 100.0, 25.0) == [0.0, 25.0, 50.0, 75.0, 100.0]
+    assert scan_positions(0.0, 90.0, 25.0) == [0.0, 25.0, 50.0, 75.0, 90.0]
+    assert scan_positions(100.0, 0.0, 40.0) == [100.0, 60.0, 20.0, 0.0]
+    assert scan_positions(0.0, 1.0, 0.1)[-1] == 1.0 and len(scan_positions(0.0, 1.0, 0.1)) == 11
+
+
+def test_refine_peak():
+    def parabola(x):
+        return 100.0 - (x - 43.7) ** 2
+
+    xs = [0.0, 20.0, 40.0, 60.0, 80.0]
+    assert refine_peak([(x, parabola(x)) for x in xs]) == pytest.approx(43.7)
+    # Uneven spacing and shuffled input.
+    xs = [60.0, 0.0, 35.0, 47.0, 80.0]
+    assert refine_peak([(x, parabola(x)) for x in xs]) == pytest.approx(43.7)
+    # Best sample at an end: no extrapolation.
+    assert refine_peak([(0.0, 3.0), (10.0, 2.0), (20.0, 1.0)]) == 0.0
+    assert refine_peak([(0.0, 1.0), (10.0, 2.0), (20.0, 3.0)]) == 20.0
+    # A plateau (not concave) returns the best sample.
+    assert refine_peak([(0.0, 1.0), (10.0, 1.0), (20.0, 1.0)]) in (0.0, 10.0, 20.0)
+    # Duplicated positions are averaged, not fitted as separate points.
+    samples = [(x, parabola(x)) for x in (20.0, 40.0, 40.0, 60.0)]
+    assert refine_peak(samples) == pytest.approx(43.7)
+    with pytest.raises(ValueError):
+        refine_peak([])
+
+
+def test_peak_contrast():
+    assert strategies.peak_contrast([1.0, 2.0, 4.0]) == 0.75
+    assert strategies.peak_contrast([5.0, 5.0]) == 0.0
+    assert strategies.peak_contrast([0.0, 0.0]) == 0.0
+    assert strategies.peak_contrast([]) == 0.0

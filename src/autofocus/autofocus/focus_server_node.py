@@ -34,7 +34,7 @@ from rclpy.time import Time
 
 from autofocus import measures, strategies
 from autofocus.focus_request import FocusDefaults, resolve
-from autofocus.node_tools import declare, run_node
+from autofocus.node_tools import ConfigError, declare, run_node
 
 ROI_PARAMETERS = ('roi_x', 'roi_y', 'roi_width', 'roi_height')
 POLL = 0.02  # seconds between checks for cancel and deadlines while waiting
@@ -85,6 +85,10 @@ class FocusServerNode(Node):
                 self, 'min_peak_contrast', search_defaults.min_peak_contrast,
                 'A curve whose (max - min) / max is below this has no peak (featureless '
                 'scene): the goal aborts instead of claiming focus', low=0.0, high=1.0))
+        try:
+            strategies.validate_config(strategies.SearchConfig(**self._search_steps))
+        except ValueError as error:
+            raise ConfigError(f'search parameters: {error}') from None
         self._settle_ns = int(1e9 * declare(
             self, 'settle_time', 0.05,
             'Seconds after the motor comes to rest before a frame counts (vibration, '

@@ -73,3 +73,25 @@ def test_unknown_device_is_retried_not_fatal(ros, node_process):
     assert wait_for(lambda: 'not present' in camera.log(), 10.0), camera.log()
     assert camera.alive()
     assert camera.interrupt() == 0
+
+
+def test_http_stream_source(ros, node_process, tmp_path):
+    """An http:// URL goes through OpenCV's FFmpeg backend (served here on loopback only)."""
+    import functools
+    import http.server
+    import threading
+    write_video(tmp_path / 'stream.avi', 320, 240, frames=30)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        images = ros.collect(Image, 'camera/image_raw', qos=qos_profile_sensor_data)
+        url = f'http://127.0.0.1:{server.server_address[1]}/stream.avi'
+        camera = node_process('autofocus', 'camera', node_name='camera',
+                              params={'source': url, 'width': 320, 'height': 240})
+        assert wait_for(lambda: len(images) >= 10, 20.0), camera.log()
+        assert (images[-1].width, images[-1].height) == (320, 240)
+        assert f"stream '{url}' open" in camera.log()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -97,3 +97,28 @@ def test_featureless_scene_aborts_without_claiming_focus(ros, node_process, tmp_
     assert not response.result.success
     assert response.result.error_code == Focus.Result.FLAT_CURVE, response.result.error_msg
     assert response.result.error_msg
+
+
+def test_focus_client_shows_progress_prints_the_result_and_saves_the_curve(
+        ros, node_process, tmp_path):
+    import cv2
+    graph = Graph(ros, node_process, tmp_path, focus_position=700.0)
+    png = tmp_path / 'curve.png'
+    client = node_process('autofocus', 'focus_client', ros=False,
+                          args=['--strategy', 'sweep', '--range', '500', '900',
+                                '--plot', str(png)])
+    assert client.popen.wait(60) == 0, client.log() + graph.process.log()
+    output = client.log()
+    assert output.count(' sweep  position ') >= 10          # progress, one line per sample
+    assert 'SUCCEEDED' in output and 'success: True' in output
+    final = float(output.split('final position:')[1].split()[0])
+    assert abs(final - 700.0) <= 25.0                          # sweep_step
+    picture = cv2.imread(str(png))
+    assert picture is not None and picture.shape[0] > 200 and picture.shape[1] > 300
+
+
+def test_focus_client_explains_a_bad_goal_without_sending_it(node_process):
+    client = node_process('autofocus', 'focus_client', ros=False,
+                          args=['--range', '900', '100', '--wait', '1'])
+    assert client.popen.wait(30) == 2
+    assert 'invalid goal: empty position range' in client.log()

@@ -75,7 +75,8 @@ def main(argv=None):
     if argv and argv[0] in ('-h', '--help'):
         print(__doc__)
         for argument in LAUNCH_ARGUMENTS:
-            print(f"  {argument.name}:={argument.default or '<empty>'}\n      {argument.description}")
+            default = argument.default or '<empty>'
+            print(f'  {argument.name}:={default}\n      {argument.description}')
         return 0
     try:
         arguments = parse_launch_arguments(argv)

@@ -30,7 +30,8 @@ class ImagePublisher:
         self.frame_id = frame_id
         self.frames_published = 0
         self._image_pub = node.create_publisher(Image, '~/image_raw', qos_profile_sensor_data)
-        self._info_pub = node.create_publisher(CameraInfo, '~/camera_info', qos_profile_sensor_data)
+        self._info_pub = node.create_publisher(CameraInfo, '~/camera_info',
+                                               qos_profile_sensor_data)
 
     def publish(self, frame, stamp):
         image = fill_image_msg(Image(), frame, 'bgr8')

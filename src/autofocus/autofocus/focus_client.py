@@ -131,7 +131,8 @@ def main(argv=None):
     client = FocusClient(node, args.action)
     try:
         if not client.wait_for_server(args.wait):
-            print(f"no action server '{node.resolve_topic_name(args.action)}' after {args.wait:g} s:"
+            action = node.resolve_topic_name(args.action)
+            print(f"no action server '{action}' after {args.wait:g} s:"
                   ' is the focus server running (ros2 launch autofocus bringup.launch.py)?',
                   file=sys.stderr)
             return 3

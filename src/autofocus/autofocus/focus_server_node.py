@@ -100,8 +100,9 @@ class FocusServerNode(Node):
                                 'Focus measure the search maximises',
                                 choices=list(measures.MEASURES))
         self._move_timeout = declare(self, 'move_timeout', 10.0,
-                                     'Seconds a move may take, and seconds to wait for a motor driver not yet '
-                                     'heard (it may be starting beside us), before MOTOR_FAULT',
+                                     'Seconds a move may take, and seconds to wait for a motor '
+                                     'driver not yet heard (it may be starting beside us), '
+                                     'before MOTOR_FAULT',
                                      low=0.1, high=600.0)
         self._frame_timeout = declare(self, 'frame_timeout', 2.0,
                                       'Seconds without a usable frame before NO_FRAMES',
@@ -232,7 +233,8 @@ class FocusServerNode(Node):
         return result
 
     def _search(self, request, result, started):
-        state = self._wait_for(lambda: self._motor_state, self._move_timeout, Focus.Result.MOTOR_FAULT,
+        state = self._wait_for(lambda: self._motor_state, self._move_timeout,
+                               Focus.Result.MOTOR_FAULT,
                                'no motor state on ' + self.resolve_topic_name('focus_motor/state')
                                + ': is the motor driver running?')
         if state.fault:
@@ -250,8 +252,7 @@ class FocusServerNode(Node):
             feedback.phase = step.phase
             feedback.current_position, feedback.current_sharpness = position, sharpness
             step = search.observe(position, sharpness)
-            best = search.best
-            feedback.best_position, feedback.best_sharpness = best if best else (position, sharpness)
+            feedback.best_position, feedback.best_sharpness = search.best
             feedback.frames_used = self._frames_used
             feedback.elapsed = Duration(seconds=time.monotonic() - started).to_msg()
             self._goal_handle.publish_feedback(feedback)

@@ -50,7 +50,8 @@ def image_array(msg) -> np.ndarray:
     row_bytes = width * channels * itemsize
     if step < row_bytes:
         raise MalformedImage(
-            f'step {step} is shorter than a row of {width} {msg.encoding} pixels ({row_bytes} bytes)')
+            f'step {step} is shorter than a row of {width} {msg.encoding} pixels '
+            f'({row_bytes} bytes)')
     if step * height > MAX_IMAGE_BYTES:
         raise MalformedImage(f'{width}x{height} with step {step} is larger than any camera frame')
     if len(msg.data) != step * height:

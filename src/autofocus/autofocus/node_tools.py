@@ -59,7 +59,7 @@ def _spin(node_class, multithreaded):
     node = None
     try:
         node = node_class()
-        executor = rclpy.executors.MultiThreadedExecutor() if multithreaded \
+        executor = rclpy.executors.MultiThreadedExecutor(num_threads=4) if multithreaded \
             else rclpy.executors.SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()

@@ -45,7 +45,8 @@ class SharpnessNode(Node):
         declare(self, 'measures', list(measures.MEASURES),
                 'Focus measures computed for every image and published in sharpness/metrics')
         declare(self, 'primary_measure', measures.DEFAULT_MEASURE,
-                'The measure published alone on the sharpness topic', choices=list(measures.MEASURES))
+                'The measure published alone on the sharpness topic',
+                choices=list(measures.MEASURES))
         declare(self, 'diagnostics_period', 1.0, 'Seconds between /diagnostics messages',
                 low=0.1, high=60.0)
         self._settings = self._validated(self._current_values())
@@ -59,7 +60,8 @@ class SharpnessNode(Node):
         self._sharpness_pub = self.create_publisher(Float64, 'sharpness', 10)
         self._metrics_pub = self.create_publisher(FocusMetrics, 'sharpness/metrics', 10)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(Image, 'camera/image_raw', self._on_image, qos_profile_sensor_data)
+        self.create_subscription(Image, 'camera/image_raw', self._on_image,
+                                 qos_profile_sensor_data)
         self.create_timer(self._settings['diagnostics_period'], self._publish_diagnostics)
 
     @staticmethod

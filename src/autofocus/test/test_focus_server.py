@@ -9,7 +9,8 @@ from ros_helpers import FocusAction, wait_for
 @pytest.fixture
 def server(ros, node_process):
     process = node_process('autofocus', 'focus_server',
-                           params={'frame_timeout': 0.5, 'move_timeout': 2.0, 'range_min': 0.0, 'range_max': 500.0})
+                           params={'frame_timeout': 0.5, 'move_timeout': 2.0,
+                                   'range_min': 0.0, 'range_max': 500.0})
     action = FocusAction(ros)
     assert action.wait_for_server(), process.log()
     action.process = process

@@ -1,4 +1,4 @@
-"""The whole graph in separate processes, started by the pip-only bringup, on the simulated lens."""
+"""The whole graph in separate processes, started by the pip-only bringup, simulated lens."""
 import pathlib
 
 import pytest
@@ -122,3 +122,14 @@ def test_focus_client_explains_a_bad_goal_without_sending_it(node_process):
                           args=['--range', '900', '100', '--wait', '1'])
     assert client.popen.wait(30) == 2
     assert 'invalid goal: empty position range' in client.log()
+
+
+def test_hill_climb_focuses_with_relative_moves_only(ros, node_process, tmp_path):
+    graph = Graph(ros, node_process, tmp_path, focus_position=540.0)
+    graph.move_motor_to(430.0)
+    commands = ros.collect(MotorCommand, 'focus_motor/command', qos=100)
+    response = graph.focus(Focus.Goal(strategy='hill_climb'))
+    assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.error_msg
+    assert abs(response.result.final_position - 540.0) <= 25.0   # 5 x climb_min_step
+    modes = {c.mode for c in commands}
+    assert modes == {MotorCommand.MODE_RELATIVE}, modes        # a DC motor can follow it

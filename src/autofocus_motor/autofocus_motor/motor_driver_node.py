@@ -1,0 +1,452 @@
+"""The focus motor driver node: a thin ROS 2 wrapper around ``autofocus_motor.drivers``.
+
+Subscribes ``~/command`` (autofocus_interfaces/MotorCommand), publishes ``~/state``
+(autofocus_interfaces/MotorState) at ``state_rate`` and at once whenever motion starts or
+stops, and ``/diagnostics`` at 1 Hz. Runs on a Raspberry Pi: imports neither OpenCV nor
+numpy itself (rclpy 9's Node does load numpy, through the generated service_msgs code).
+"""
+import math
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+from autofocus_interfaces.msg import MotorCommand, MotorState
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+import rclpy
+from rclpy.duration import Duration
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from autofocus_motor.drivers import DCDriver, SimDriver, StepperDriver
+
+NODE_NAME = 'focus_motor'
+DRIVERS = ('sim', 'stepper', 'dc')
+# How often the node polls the driver to notice that motion stopped. The driver times the
+# motion itself; this only bounds how late the "stopped" state message can be.
+CONTROL_PERIOD = 0.01
+DIAGNOSTICS_PERIOD = 1.0
+EXIT_BAD_PARAMETER = 2
+
+_BCM_PIN = IntegerRange(from_value=0, to_value=27, step=1)
+
+
+def _float_range(low: float, high: float) -> List[FloatingPointRange]:
+    return [FloatingPointRange(from_value=low, to_value=high, step=0.0)]
+
+
+# name: (default, descriptor). Declared in this order; config/motor.yaml lists the same.
+PARAMETERS: Dict[str, tuple] = {
+    'driver': ('sim', ParameterDescriptor(
+        description='Which motor to drive: sim (no hardware), stepper (4-wire unipolar, '
+                    'e.g. 28BYJ-48 + ULN2003) or dc (DC motor on an H-bridge).',
+        additional_constraints='one of: sim, stepper, dc', read_only=True)),
+    'stepper_pins': ([17, 18, 27, 22], ParameterDescriptor(
+        description='BCM numbers of the pins wired to the stepper driver inputs IN1..IN4.',
+        additional_constraints='exactly 4 distinct BCM pins, 0..27', read_only=True)),
+    'dc_forward_pin': (23, ParameterDescriptor(
+        description='BCM pin of the H-bridge input that turns the motor forward '
+                    '(increasing position).',
+        integer_range=[_BCM_PIN], read_only=True)),
+    'dc_backward_pin': (24, ParameterDescriptor(
+        description='BCM pin of the H-bridge input that turns the motor backward.',
+        integer_range=[_BCM_PIN], read_only=True)),
+    'dc_enable_pin': (-1, ParameterDescriptor(
+        description='BCM pin of the H-bridge enable input, on only while the motor runs; '
+                    '-1 = the board has none (enable tied high).',
+        integer_range=[IntegerRange(from_value=-1, to_value=27, step=1)], read_only=True)),
+    'dc_pwm': (True, ParameterDescriptor(
+        description='Drive the H-bridge with PWM so that slower speeds are a lower duty '
+                    'cycle; false = on/off only, every move at dc_full_speed.',
+        read_only=True)),
+    'dc_full_speed': (2000.0, ParameterDescriptor(
+        description='Calibrated DC motor speed at 100 % duty, units/s: turns a commanded '
+                    'speed into a duty cycle and a move length into a run time.',
+        floating_point_range=_float_range(0.001, 1e6), read_only=True)),
+    'min_position': (0.0, ParameterDescriptor(
+        description='Soft limit, motor units: targets below it are clamped to it and a '
+                    'continuous move stops at it.')),
+    'max_position': (1000.0, ParameterDescriptor(
+        description='Soft limit, motor units: targets above it are clamped to it and a '
+                    'continuous move stops at it.')),
+    'initial_position': (0.0, ParameterDescriptor(
+        description='Where the motor is assumed to be at start-up, motor units (nothing '
+                    'measures an absolute position). Must be within the soft limits.',
+        read_only=True)),
+    'max_speed': (2000.0, ParameterDescriptor(
+        description='Highest speed, units/s; faster commands are clamped to it.',
+        floating_point_range=_float_range(0.001, 1e6))),
+    'default_speed': (1000.0, ParameterDescriptor(
+        description='Speed used when a command gives speed 0, units/s.',
+        floating_point_range=_float_range(0.001, 1e6))),
+    'state_rate': (50.0, ParameterDescriptor(
+        description='Rate of ~/state messages, Hz (plus one whenever motion starts or '
+                    'stops).',
+        floating_point_range=_float_range(0.1, 1000.0), read_only=True)),
+    'watchdog_timeout': (0.5, ParameterDescriptor(
+        description='A velocity (MODE_VELOCITY) move stops if no command arrives for this '
+                    'long, s. Absolute and relative moves run to completion.',
+        floating_point_range=_float_range(0.01, 60.0))),
+    'frame_id': (NODE_NAME, ParameterDescriptor(
+        description='header.frame_id of ~/state messages.')),
+}
+
+_TYPE_HINTS = {bool: 'true or false', int: 'an integer, e.g. 23',
+               float: 'a float with a decimal point (5.0, not 5)', str: "a string, e.g. 'sim'",
+               list: 'a list of integers, e.g. [17, 18, 27, 22]'}
+
+
+class ParameterError(Exception):
+    """A parameter that the node cannot start with; the message names it and the fix."""
+
+
+class MotorDriverNode(Node):
+
+    def __init__(self, **kwargs):
+        super().__init__(NODE_NAME, **kwargs)
+        self._driver = None
+        try:
+            self._setup()
+        except BaseException:
+            # Nothing may be left energised by a node that did not start.
+            self._close_driver()
+            super().destroy_node()
+            raise
+
+    def _setup(self) -> None:
+        # Parameters first: a bad one stops start-up before any pin is touched.
+        values = self._declare_parameters()
+        error = _validate(values, startup=True)
+        if error:
+            raise ParameterError(error)
+        self._driver = self._make_driver(values)
+        self._driver_name = values['driver']
+        self._frame_id = values['frame_id']
+        self._default_speed = values['default_speed']
+        self._watchdog_timeout = values['watchdog_timeout']
+        if self._default_speed > self._driver.speed_limit:
+            self.get_logger().warning(
+                f'default_speed {self._default_speed} is above the speed limit '
+                f'{self._driver.speed_limit}; moves at the default speed will be clamped')
+        self._last_sequence = 0
+        self._last_mode: Optional[int] = None
+        self._last_command_time = time.monotonic()
+        self._command_fault = ''
+        self._was_moving = False
+        self._last_fault = ''
+        self._stationary_stamp = (None, None)  # (driver time, ROS time) of the last rest
+
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(self._on_parameters_set)
+
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self._state_pub = self.create_publisher(MotorState, '~/state', qos)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._command_sub = self.create_subscription(
+            MotorCommand, '~/command', self._on_command, qos)
+        self._control_timer = self.create_timer(CONTROL_PERIOD, self._on_control_tick)
+        self._state_timer = self.create_timer(1.0 / values['state_rate'], self._publish_state)
+        self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD,
+                                                    self._publish_diagnostics)
+        self.get_logger().info(
+            f'{self._driver_description()} ready at position {self._driver.position:g}, '
+            f'limits [{self._driver.min_position:g}, {self._driver.max_position:g}]')
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _declare_parameters(self) -> Dict[str, Any]:
+        """Declare every parameter and return their values; ParameterError if one is bad."""
+        values = {}
+        for name, (default, descriptor) in PARAMETERS.items():
+            hint = f'{_TYPE_HINTS[type(default)]} (default {default!r})'
+            try:
+                values[name] = self.declare_parameter(name, default, descriptor).value
+            except InvalidParameterTypeException as err:
+                raise ParameterError(f"Parameter '{name}' has the wrong type ({err}). "
+                                     f'Fix: give it as {hint}.') from None
+            except InvalidParameterValueException as err:
+                raise ParameterError(
+                    f"Parameter '{name}' is out of range ({err}). Fix: use a value within "
+                    f'{_describe_range(descriptor)} (default {default!r}).') from None
+            if values[name] is None:
+                # An empty list in YAML or on the command line has no type, so no value.
+                raise ParameterError(f"Parameter '{name}' has no value (an empty list?). "
+                                     f'Fix: give it as {hint}.')
+        return values
+
+    def _make_driver(self, values: Dict[str, Any]):
+        common = dict(min_position=values['min_position'],
+                      max_position=values['max_position'],
+                      max_speed=values['max_speed'],
+                      initial_position=values['initial_position'])
+        if values['driver'] == 'sim':
+            return SimDriver(**common)
+        try:
+            if values['driver'] == 'stepper':
+                return StepperDriver(list(values['stepper_pins']), **common)
+            enable = values['dc_enable_pin']
+            return DCDriver(values['dc_forward_pin'], values['dc_backward_pin'],
+                            enable_pin=None if enable < 0 else enable, pwm=values['dc_pwm'],
+                            full_speed=values['dc_full_speed'], **common)
+        except Exception as err:
+            # Usually no GPIO here (not a Pi, no lgpio, pins busy): say what to do about it.
+            raise ParameterError(
+                f"driver '{values['driver']}' could not open its GPIO pins: "
+                f"{type(err).__name__}: {str(err).rstrip('.!')}. Fix: on a Raspberry Pi check "
+                f'the pin parameters and that lgpio is installed; without hardware use '
+                f"driver 'sim' or set GPIOZERO_PIN_FACTORY=mock.") from None
+
+    # -- callbacks ------------------------------------------------------------------------
+
+    def _on_command(self, msg: MotorCommand) -> None:
+        driver = self._driver
+        if not (math.isfinite(msg.target) and math.isfinite(msg.speed)):
+            self.get_logger().warning(
+                f'ignoring command {msg.sequence}: target and speed must be finite')
+            return
+        speed = msg.speed if msg.speed != 0.0 else self._default_speed
+        try:
+            if msg.mode == MotorCommand.MODE_ABSOLUTE or msg.mode == MotorCommand.MODE_RELATIVE:
+                wanted = msg.target
+                if msg.mode == MotorCommand.MODE_RELATIVE:
+                    wanted += driver.position
+                target = driver.start_move(wanted, abs(speed))
+                if not math.isclose(target, wanted, abs_tol=1e-9):
+                    self.get_logger().warning(
+                        f'target {wanted:g} clamped to {target:g} (soft limits '
+                        f'[{driver.min_position:g}, {driver.max_position:g}])',
+                        throttle_duration_sec=1.0)
+            elif msg.mode == MotorCommand.MODE_VELOCITY:
+                if msg.speed == 0.0:
+                    # A signed speed of 0 has no direction: turning at no speed is stopping.
+                    driver.stop()
+                else:
+                    driver.start_velocity(msg.speed, timeout=self._watchdog_timeout)
+            elif msg.mode == MotorCommand.MODE_STOP:
+                driver.stop()
+            else:
+                self.get_logger().warning(
+                    f'ignoring command {msg.sequence}: unknown mode {msg.mode}')
+                return
+        except Exception as err:
+            # A driver that failed is stopped, the fault reported, and the node keeps running.
+            self._command_fault = f'command {msg.sequence} failed: {type(err).__name__}: {err}'
+            self.get_logger().error(self._command_fault)
+            self._stop_driver()
+        else:
+            self._command_fault = ''
+        self._last_sequence = msg.sequence
+        self._last_mode = msg.mode
+        self._last_command_time = time.monotonic()
+        self._publish_state()
+
+    def _on_control_tick(self) -> None:
+        self._driver.update()
+        state = self._driver.state()
+        fault = self._fault(state)
+        if fault != self._last_fault:
+            if fault:
+                self.get_logger().error(f'fault: {fault}')
+            self._publish_state()
+        elif state.moving != self._was_moving:
+            silence = time.monotonic() - self._last_command_time
+            if not state.moving and self._last_mode == MotorCommand.MODE_VELOCITY \
+                    and silence >= 0.9 * self._watchdog_timeout:
+                self.get_logger().warning(
+                    f'velocity command not renewed within watchdog_timeout '
+                    f'({self._watchdog_timeout:g} s): stopped at {state.position:g}',
+                    throttle_duration_sec=1.0)
+            self._publish_state()
+
+    def _publish_state(self) -> None:
+        state = self._driver.state()
+        msg = MotorState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self._frame_id
+        msg.position = float(state.position)
+        msg.target = float(state.target)
+        msg.moving = state.moving
+        msg.position_measured = self._driver.position_measured
+        msg.stationary_since = self._ros_time(state.stationary_since).to_msg()
+        msg.min_position = self._driver.min_position
+        msg.max_position = self._driver.max_position
+        msg.last_command_sequence = self._last_sequence
+        msg.fault = self._fault(state)
+        self._was_moving = state.moving
+        self._last_fault = msg.fault
+        self._state_pub.publish(msg)
+
+    def _publish_diagnostics(self) -> None:
+        state = self._driver.state()
+        status = DiagnosticStatus()
+        status.name = f'{self.get_name()}: focus motor'
+        status.hardware_id = self._driver_description()
+        status.message = self._fault(state)
+        if status.message:
+            status.level = DiagnosticStatus.ERROR
+        else:
+            status.level = DiagnosticStatus.OK
+            status.message = 'moving' if state.moving else 'at rest'
+        values = {
+            'driver': self._driver_name,
+            'position': f'{state.position:g}',
+            'target': f'{state.target:g}',
+            'moving': str(state.moving),
+            'position_measured': str(self._driver.position_measured),
+            'min_position': f'{self._driver.min_position:g}',
+            'max_position': f'{self._driver.max_position:g}',
+            'last_command_sequence': str(self._last_sequence),
+            'fault': self._fault(state),
+        }
+        status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [status]
+        self._diagnostics_pub.publish(msg)
+
+    def _on_set_parameters(self, parameters: List[Parameter]) -> SetParametersResult:
+        values = {name: self.get_parameter(name).value for name in PARAMETERS}
+        values.update({p.name: p.value for p in parameters if p.name in PARAMETERS})
+        error = _validate(values, startup=False)
+        return SetParametersResult(successful=not error, reason=error or '')
+
+    def _on_parameters_set(self, parameters: List[Parameter]) -> None:
+        changed = {p.name: p.value for p in parameters}
+        if 'min_position' in changed or 'max_position' in changed:
+            self._driver.set_limits(self.get_parameter('min_position').value,
+                                    self.get_parameter('max_position').value)
+        if 'max_speed' in changed:
+            self._driver.set_max_speed(changed['max_speed'])
+        self._default_speed = changed.get('default_speed', self._default_speed)
+        self._watchdog_timeout = changed.get('watchdog_timeout', self._watchdog_timeout)
+        self._frame_id = changed.get('frame_id', self._frame_id)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _fault(self, state) -> str:
+        return state.fault or self._command_fault
+
+    def _ros_time(self, driver_time: float):
+        """The ROS time of an instant on the driver's (monotonic) clock.
+
+        Converted once per instant, so that stationary_since is the same in every message
+        until the motor next comes to rest.
+        """
+        cached_driver_time, ros_time = self._stationary_stamp
+        if cached_driver_time != driver_time:
+            age = max(0.0, self._driver.clock() - driver_time)
+            ros_time = self.get_clock().now() - Duration(nanoseconds=int(age * 1e9))
+            self._stationary_stamp = (driver_time, ros_time)
+        return ros_time
+
+    def _driver_description(self) -> str:
+        if self._driver_name == 'stepper':
+            pins = list(self.get_parameter('stepper_pins').value)
+            return f'stepper on BCM pins {pins}'
+        if self._driver_name == 'dc':
+            pins = [self.get_parameter(name).value
+                    for name in ('dc_forward_pin', 'dc_backward_pin')]
+            enable = self.get_parameter('dc_enable_pin').value
+            return (f'dc motor on BCM pins {pins} (forward, backward)'
+                    + (f', enable {enable}' if enable >= 0 else ''))
+        return 'simulated motor'
+
+    def _stop_driver(self) -> None:
+        try:
+            self._driver.stop()
+        except Exception as err:
+            self.get_logger().error(f'could not stop the motor: {err}')
+
+    def _close_driver(self) -> None:
+        """Stop the motor and switch every pin off; safe to call more than once."""
+        # The closed driver stays in place: callbacks still running on other executor
+        # threads can read its state, and its commands fail into a reported fault.
+        driver = getattr(self, '_driver', None)
+        if driver is not None:
+            driver.close()
+
+    def destroy_node(self) -> None:
+        # Pins off first: whatever happens while the node is torn down, the motor is safe.
+        self._close_driver()
+        super().destroy_node()
+
+
+def _validate(values: Dict[str, Any], startup: bool) -> str:
+    """Return what is wrong with a set of parameter values and how to fix it ('' if OK)."""
+    driver = values['driver']
+    if driver not in DRIVERS:
+        return (f"Parameter 'driver' is {driver!r}. Fix: set it to one of "
+                f"{', '.join(repr(name) for name in DRIVERS)}.")
+    if driver == 'stepper':
+        pins = list(values['stepper_pins'])
+        if len(pins) != 4 or len(set(pins)) != 4 or not all(0 <= pin <= 27 for pin in pins):
+            return (f"Parameter 'stepper_pins' is {pins}. Fix: give exactly 4 distinct BCM "
+                    f'pin numbers (0..27) wired to IN1..IN4, e.g. [17, 18, 27, 22].')
+    if driver == 'dc':
+        pins = [values['dc_forward_pin'], values['dc_backward_pin']]
+        if values['dc_enable_pin'] >= 0:
+            pins.append(values['dc_enable_pin'])
+        if len(set(pins)) != len(pins):
+            return (f"Parameters 'dc_forward_pin', 'dc_backward_pin' and 'dc_enable_pin' "
+                    f'share a pin ({pins}). Fix: give each its own BCM pin.')
+        if not values['dc_pwm'] and values['max_speed'] < values['dc_full_speed']:
+            return (f"Parameter 'max_speed' ({values['max_speed']}) is below 'dc_full_speed' "
+                    f"({values['dc_full_speed']}) but 'dc_pwm' is false, so the motor can "
+                    f'only run at full speed. Fix: set dc_pwm true or raise max_speed.')
+    low, high = values['min_position'], values['max_position']
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        return (f"Parameters 'min_position' ({low}) and 'max_position' ({high}): need "
+                f'min_position < max_position, both finite. Fix: swap or correct them.')
+    if startup and not low <= values['initial_position'] <= high:
+        return (f"Parameter 'initial_position' ({values['initial_position']}) is outside the "
+                f'soft limits [{low}, {high}]. Fix: set it within them, or widen the limits.')
+    return ''
+
+
+def _describe_range(descriptor: ParameterDescriptor) -> str:
+    for ranges in (descriptor.floating_point_range, descriptor.integer_range):
+        if ranges:
+            return f'[{ranges[0].from_value}, {ranges[0].to_value}]'
+    return descriptor.additional_constraints or 'its range'
+
+
+def main(args=None) -> int:
+    # The motor thread times pins with waits, and a waking thread must first get the GIL:
+    # with Python's default 5 ms switch interval a DC pulse can overrun by several ms while
+    # the executor runs callbacks. 1 ms keeps that small for little CPU.
+    sys.setswitchinterval(0.001)
+    init = rclpy.init(args=args)
+    if hasattr(init, '__enter__'):
+        with init:
+            return _run()
+    # Jazzy-era rclpy: init() is not a context manager yet.
+    try:
+        return _run()
+    finally:
+        rclpy.try_shutdown()
+
+
+def _run() -> int:
+    try:
+        node = MotorDriverNode()
+    except ParameterError as err:
+        rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {err}')
+        return EXIT_BAD_PARAMETER
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        # Also on an exception from a callback, which then propagates with its traceback.
+        node.destroy_node()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

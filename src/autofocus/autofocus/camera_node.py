@@ -10,6 +10,7 @@ the executor. When the source fails or vanishes the thread logs why, releases
 it and retries with exponential backoff, so an unplugged webcam or a dropped
 stream comes back by itself.
 """
+import sys
 import threading
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -139,4 +140,4 @@ def main(args=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -16,6 +16,7 @@ A frame counts for a lens position only if its stamp is later than the
 moment the motor reported coming to rest there plus the settle time: stamps
 are compared, never "the next frame".
 """
+import sys
 import collections
 import random
 import threading
@@ -388,4 +389,4 @@ def main(args=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

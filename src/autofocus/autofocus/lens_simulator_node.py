@@ -9,6 +9,7 @@ position, sensor noise on top, and motion blur when the lens moved while the
 shutter was open. The header stamp is the start of the exposure, so a frame
 stamped after the motor came to rest really shows the lens at rest.
 """
+import sys
 import bisect
 import collections
 
@@ -117,4 +118,4 @@ def main(args=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -66,8 +66,10 @@ def _spin(node_class, multithreaded):
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (ConfigError, ParameterException, InvalidParameterValueException) as error:
+        # Return rather than sys.exit() here: leaving this block frees the half-built
+        # node while the context is still up, instead of during its shutdown.
         print(f'[{node_class.__name__}] cannot start: {error}', file=sys.stderr)
-        sys.exit(2)
+        return 2
     finally:
         if node is not None:
             node.destroy_node()

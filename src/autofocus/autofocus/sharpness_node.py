@@ -7,6 +7,7 @@ Publishes   sharpness            std_msgs/Float64, the primary measure (rqt_plot
 The ROI, downsample and measures can change at run time (the focus server
 sets the ROI a goal asks for).
 """
+import sys
 import math
 import re
 import time
@@ -163,4 +164,4 @@ def main(args=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -18,6 +18,12 @@ blur, then the frame is quantised to 8 bits and returned as bgr8.
 If the lens moves during the exposure (``end_position``), the frame is the average of the
 defocused images along the way: motion blur through focus.
 
+Optional realism (LensConfig, all off by default): a Gaussian softening of the pillbox
+(``psf_gaussian``), photon shot noise (``photon_gain``), exposure flicker (``flicker``), a
+low-contrast scene and a scene with two depth planes. Gear backlash is :class:`Gear`;
+time (settle, frame period, latency) is simulated by :mod:`autofocus.benchmark`.
+:class:`FocusStack` replays a real focus stack as a lens.
+
 Performance
 -----------
 Blurred scenes are cached per blur radius quantised to :data:`RADIUS_QUANTUM` px (LRU, bounded
@@ -36,7 +42,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-SCENES = ('texture', 'checker', 'flat')
+SCENES = ('texture', 'checker', 'flat', 'low_texture', 'two_planes')
 
 # Blur radii are cached on this grid (px); in between, the two neighbours are blended.
 RADIUS_QUANTUM = 0.25
@@ -80,6 +86,11 @@ class LensConfig:
     noise_sigma: float = 2.0          # grey levels, Gaussian read noise added after the blur
     scene: str = 'texture'            # one of SCENES
     seed: int = 0                     # scene layout and noise
+    # Realism, all off by default (the defaults above reproduce the original simulator):
+    psf_gaussian: float = 0.0         # extra Gaussian blur, sigma = this x pillbox radius
+    photon_gain: float = 0.0          # electrons per grey level (shot noise var = grey / gain)
+    flicker: float = 0.0              # relative std of the exposure gain, frame to frame
+    second_plane_offset: float = 250.0  # 'two_planes': far plane's focus - focus_position
 
 
 def _validate(config: LensConfig) -> None:
@@ -93,7 +104,12 @@ def _validate(config: LensConfig) -> None:
         value = getattr(config, field)
         if not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
             raise ValueError(f'LensConfig.{field} must be a finite number, got {value!r}')
-    for field in ('blur_per_unit', 'max_blur_radius', 'noise_sigma'):
+    for field in ('psf_gaussian', 'photon_gain', 'flicker', 'second_plane_offset'):
+        value = getattr(config, field)
+        if not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
+            raise ValueError(f'LensConfig.{field} must be a finite number, got {value!r}')
+    for field in ('blur_per_unit', 'max_blur_radius', 'noise_sigma', 'psf_gaussian',
+                  'photon_gain', 'flicker'):
         if getattr(config, field) < 0:
             raise ValueError(f'LensConfig.{field} must be >= 0, got {getattr(config, field)!r}')
     if config.scene not in SCENES:
@@ -146,6 +162,11 @@ def make_scene(scene: str, width: int, height: int, seed: int = 0) -> np.ndarray
       every region of interest has detail at every scale.
     - ``'checker'``: 32-px black-and-white checkerboard (levels 48 and 208).
     - ``'flat'``: featureless mid-grey: no focus information at all.
+    - ``'low_texture'``: the texture at 25% of its contrast around mid-grey: a weak,
+      low-contrast scene (a wall, skin) where noise matters.
+    - ``'two_planes'``: the in-focus texture of the near plane; :class:`LensSimulator` puts
+      a second, lower-contrast texture at ``focus_position + second_plane_offset`` on the
+      right 40% of the frame (two depth planes, two peaks).
     """
     if scene not in SCENES:
         raise ValueError(f'unknown scene {scene!r}; use one of {", ".join(SCENES)}')
@@ -158,6 +179,8 @@ def make_scene(scene: str, width: int, height: int, seed: int = 0) -> np.ndarray
         pattern = np.where((ys + xs) % 2 == 0, 48.0, 208.0).astype(np.float32)
     else:
         pattern = _texture_scene(width, height, np.random.default_rng(seed))
+        if scene == 'low_texture':
+            pattern = 128.0 + 0.25 * (pattern - np.float32(pattern.mean()))
     return cv2.GaussianBlur(pattern, (0, 0), IN_FOCUS_SIGMA, borderType=cv2.BORDER_REFLECT)
 
 
@@ -218,6 +241,13 @@ class LensSimulator:
         _validate(config)
         self.config = config
         self._scene = make_scene(config.scene, config.width, config.height, config.seed)
+        self._far_scene = None
+        if config.scene == 'two_planes':
+            far = make_scene('texture', config.width, config.height, config.seed + 1)
+            self._far_scene = (128.0 + 0.6 * (far - 128.0)).astype(np.float32)
+            mask = np.zeros((config.height, config.width), np.float32)
+            mask[:, int(round(0.6 * config.width)):] = 1.0
+            self._far_mask = cv2.GaussianBlur(mask, (0, 0), 2.0)
         self._rng = np.random.default_rng(config.seed)
         self._cache: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
         self._cache_entries = int(np.clip(CACHE_BYTES // (config.width * config.height), 8, 256))
@@ -227,6 +257,10 @@ class LensSimulator:
         self._noise_bank = [
             noise_rng.standard_normal(noise_shape, dtype=np.float32) * np.float32(
                 config.noise_sigma) for _ in range(NOISE_FIELDS if config.noise_sigma > 0 else 0)]
+        # Unit-variance fields for shot noise (scaled per pixel), only when it is on.
+        shot_rng = np.random.default_rng([config.seed, 2])
+        self._unit_noise = [shot_rng.standard_normal(noise_shape, dtype=np.float32)
+                            for _ in range(NOISE_FIELDS if config.photon_gain > 0 else 0)]
 
     @property
     def scene(self) -> np.ndarray:
@@ -257,19 +291,18 @@ class LensSimulator:
         """
         if not math.isfinite(position):
             raise ValueError(f'position must be finite, got {position!r}')
-        if end_position is None or end_position == position:
-            grey = self._blurred(self.blur_radius(position))
-        else:
-            if not math.isfinite(end_position):
-                raise ValueError(f'end_position must be finite, got {end_position!r}')
-            radii = self._motion_radii(position, end_position)
-            grey = self._blurred(radii[0])
-            weight = 1.0 / len(radii)
-            grey = grey * np.float32(weight)
-            for radius in radii[1:]:
-                # Accumulate in float; cv2.scaleAdd is one pass per sample.
-                grey = cv2.scaleAdd(self._blurred(radius), weight, grey)
-        noisy = self._add_noise(grey, rng if rng is not None else self._rng)
+        if end_position is not None and not math.isfinite(end_position):
+            raise ValueError(f'end_position must be finite, got {end_position!r}')
+        rng = rng if rng is not None else self._rng
+        grey = self._exposure(position, end_position, 0)
+        if self._far_scene is not None:
+            offset = self.config.second_plane_offset
+            far = self._exposure(position - offset,
+                                 None if end_position is None else end_position - offset, 1)
+            grey = grey + self._far_mask * (far - grey)
+        if self.config.flicker > 0:
+            grey = grey * np.float32(max(0.0, 1.0 + self.config.flicker * rng.standard_normal()))
+        noisy = self._add_noise(grey, rng)
         return cv2.cvtColor(noisy, cv2.COLOR_GRAY2BGR)
 
     def render_gray(self, position: float, end_position: float | None = None,
@@ -279,6 +312,19 @@ class LensSimulator:
 
     # -- internals -------------------------------------------------------------------------
 
+    def _exposure(self, position: float, end_position: float | None,
+                  plane: int) -> np.ndarray:
+        """The noiseless float32 image of one plane, motion-blurred if the lens moved."""
+        if end_position is None or end_position == position:
+            return self._blurred(self.blur_radius(position), plane)
+        radii = self._motion_radii(position, end_position)
+        weight = 1.0 / len(radii)
+        grey = self._blurred(radii[0], plane) * np.float32(weight)
+        for radius in radii[1:]:
+            # Accumulate in float; cv2.scaleAdd is one pass per sample.
+            grey = cv2.scaleAdd(self._blurred(radius, plane), weight, grey)
+        return grey
+
     def _motion_radii(self, start: float, end: float) -> list[float]:
         """Blur radii at evenly spaced positions from start to end (inclusive)."""
         c = self.config
@@ -287,43 +333,58 @@ class LensSimulator:
         positions = np.linspace(start, end, count)
         return [self.blur_radius(float(p)) for p in positions]
 
-    def _blurred(self, radius: float) -> np.ndarray:
+    def _blurred(self, radius: float, plane: int = 0) -> np.ndarray:
         """Scene blurred by a pillbox of ``radius``, float32; blends the two nearest quanta."""
         q = radius / RADIUS_QUANTUM
         lower = int(math.floor(q))
         frac = q - lower
-        low = self._cached(lower)
+        low = self._cached(lower, plane)
         if frac < 1e-6:
             return low.astype(np.float32)
-        return cv2.addWeighted(low, 1.0 - frac, self._cached(lower + 1), frac, 0.0,
+        return cv2.addWeighted(low, 1.0 - frac, self._cached(lower + 1, plane), frac, 0.0,
                                dtype=cv2.CV_32F)
 
-    def _cached(self, quantum: int) -> np.ndarray:
+    def _cached(self, quantum: int, plane: int = 0) -> np.ndarray:
         """uint8 scene blurred by a pillbox of radius quantum * RADIUS_QUANTUM (LRU cache)."""
+        key = quantum if plane == 0 else (plane, quantum)
         with self._lock:
-            image = self._cache.get(quantum)
+            image = self._cache.get(key)
             if image is not None:
-                self._cache.move_to_end(quantum)
+                self._cache.move_to_end(key)
                 return image
-        kernel = disk_kernel(quantum * RADIUS_QUANTUM)
+        scene = self._scene if plane == 0 else self._far_scene
+        radius = quantum * RADIUS_QUANTUM
+        kernel = disk_kernel(radius)
         if kernel.shape == (1, 1):
-            blurred = self._scene
+            blurred = scene
         else:
             # Reflecting borders keep the frame edges from darkening as the blur grows.
-            blurred = cv2.filter2D(self._scene, cv2.CV_32F, kernel,
+            blurred = cv2.filter2D(scene, cv2.CV_32F, kernel,
                                    borderType=cv2.BORDER_REFLECT)
+        if self.config.psf_gaussian > 0 and radius > 0:
+            # Real defocus PSFs are pillboxes with soft edges (aberrations, diffraction).
+            blurred = cv2.GaussianBlur(blurred, (0, 0), self.config.psf_gaussian * radius,
+                                       borderType=cv2.BORDER_REFLECT)
         # Stored as 8 bits to keep the cache small; rounding (0.3 grey rms) is far below
         # the read noise and the blend of two quanta is done in float.
         image = np.clip(blurred + 0.5, 0, 255).astype(np.uint8)
         with self._lock:
-            self._cache[quantum] = image
-            self._cache.move_to_end(quantum)
+            self._cache[key] = image
+            self._cache.move_to_end(key)
             while len(self._cache) > self._cache_entries:
                 self._cache.popitem(last=False)
         return image
 
     def _add_noise(self, grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Add read noise from the bank at a random window and quantise to uint8."""
+        """Add shot and read noise from the banks at random windows; quantise to uint8."""
+        if self._unit_noise:
+            # Shot noise: variance grey / photon_gain (grey levels^2), scaled per pixel.
+            if grey.dtype != np.float32:
+                grey = grey.astype(np.float32)
+            shot = self._unit_noise[int(rng.integers(0, len(self._unit_noise)))]
+            dy, dx = (int(v) for v in rng.integers(0, 2 * NOISE_MARGIN + 1, size=2))
+            scale = cv2.sqrt(cv2.max(grey, 0.0) * np.float32(1.0 / self.config.photon_gain))
+            grey = grey + shot[dy:dy + self.config.height, dx:dx + self.config.width] * scale
         if not self._noise_bank:
             return cv2.convertScaleAbs(grey) if grey.dtype != np.uint8 else grey.copy()
         field = self._noise_bank[int(rng.integers(0, len(self._noise_bank)))]
@@ -333,3 +394,88 @@ class LensSimulator:
             grey = grey.astype(np.float32)
         # cv2.add saturates to 0..255 and rounds when writing CV_8U.
         return cv2.add(grey, noise, dtype=cv2.CV_8U)
+
+
+class Gear:
+    """Gear play (backlash) between a focus motor and the lens: a dead band on reversal.
+
+    The lens sits somewhere in a gap of width ``backlash`` around the motor: while the motor
+    pushes up the lens is at ``motor - backlash / 2``, while it pushes down at
+    ``motor + backlash / 2``, and after a reversal the motor first crosses the gap with the
+    lens standing still. ``drive(motor)`` returns the lens position for a new motor position.
+    """
+
+    def __init__(self, backlash: float = 0.0, motor: float = 0.0):
+        if not math.isfinite(backlash) or backlash < 0:
+            raise ValueError(f'backlash must be finite and >= 0, got {backlash!r}')
+        self.backlash = float(backlash)
+        self.motor = float(motor)
+        self.lens = float(motor) - self.backlash / 2.0     # as if last driven upwards
+
+    def drive(self, motor: float) -> float:
+        half = self.backlash / 2.0
+        self.motor = float(motor)
+        if self.motor - half > self.lens:
+            self.lens = self.motor - half
+        elif self.motor + half < self.lens:
+            self.lens = self.motor + half
+        return self.lens
+
+
+class FocusStack:
+    """A "lens" that replays a real focus stack: position -> the nearest recorded frame.
+
+    ``frames`` maps a position (e.g. Z in mm) to a 2-D uint8 grey frame. With ``end_position``
+    the frame is the mean of the recorded frames along the way (motion blur); optional
+    Gaussian read noise and exposure flicker as in :class:`LensSimulator`.
+    """
+
+    def __init__(self, frames: dict[float, np.ndarray], noise_sigma: float = 0.0,
+                 flicker: float = 0.0, seed: int = 0):
+        if not frames:
+            raise ValueError('a focus stack needs at least one frame')
+        self.positions = np.array(sorted(frames), dtype=np.float64)
+        self._frames = [np.asarray(frames[p], np.uint8) for p in sorted(frames)]
+        shape = self._frames[0].shape
+        if any(f.ndim != 2 or f.shape != shape for f in self._frames):
+            raise ValueError('focus stack frames must be 2-D grey images of one size')
+        self.noise_sigma = float(noise_sigma)
+        self.flicker = float(flicker)
+        self._rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_directory(cls, directory, pattern: str = 'z*.jpg', **kwargs) -> 'FocusStack':
+        """Load ``z<position>.jpg`` frames (e.g. ``z-049.jpg``) as greyscale."""
+        import pathlib
+        frames = {}
+        for path in sorted(pathlib.Path(directory).glob(pattern)):
+            image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            if image is None:
+                raise ValueError(f'cannot read {path}')
+            frames[float(path.stem[1:])] = image
+        return cls(frames, **kwargs)
+
+    @property
+    def range(self) -> tuple[float, float]:
+        return float(self.positions[0]), float(self.positions[-1])
+
+    def nearest(self, position: float) -> int:
+        return int(np.argmin(np.abs(self.positions - position)))
+
+    def render_gray(self, position: float, end_position: float | None = None,
+                    rng: np.random.Generator | None = None) -> np.ndarray:
+        if not math.isfinite(position) or (end_position is not None
+                                           and not math.isfinite(end_position)):
+            raise ValueError('positions must be finite')
+        rng = rng if rng is not None else self._rng
+        if end_position is None or end_position == position:
+            grey = self._frames[self.nearest(position)].astype(np.float32)
+        else:
+            indices = sorted({self.nearest(p) for p in np.linspace(position, end_position, 9)})
+            grey = np.mean([self._frames[i] for i in indices], axis=0, dtype=np.float32)
+        if self.flicker > 0:
+            grey = grey * np.float32(max(0.0, 1.0 + self.flicker * rng.standard_normal()))
+        if self.noise_sigma > 0:
+            grey = grey + rng.standard_normal(grey.shape, dtype=np.float32) * np.float32(
+                self.noise_sigma)
+        return np.clip(grey + 0.5, 0, 255).astype(np.uint8)

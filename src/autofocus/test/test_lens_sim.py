@@ -262,3 +262,101 @@ def test_lens_far_outside_the_range_is_a_flat_curve():
     sim = LensSimulator(LensConfig(focus_position=5000.0))
     outcome, _ = focus_loop(sim, 'coarse_fine', SearchConfig(), 0.0)
     assert outcome.error == FLAT_CURVE
+
+
+# -- realism features, gear, real stack ---------------------------------------------------------
+
+SMALL = dict(width=160, height=120)
+
+
+def test_new_scenes_render_and_two_planes_has_two_peaks():
+    low = LensSimulator(LensConfig(scene='low_texture', noise_sigma=0.0, **SMALL))
+    rich = LensSimulator(LensConfig(scene='texture', noise_sigma=0.0, **SMALL))
+    assert sharpness(low.render(500.0)) < 0.2 * sharpness(rich.render(500.0))
+    sim = LensSimulator(LensConfig(scene='two_planes', noise_sigma=0.5, second_plane_offset=300.0,
+                                   **SMALL))
+    positions = list(range(300, 1001, 25))
+    curve = [measures.compute(sim.render_gray(p), ['laplacian_variance'], (0, 0, 1, 1), 2)[
+        'laplacian_variance'] for p in positions]
+    peaks = strategies.find_peaks(list(zip(positions, curve)), 0.3)
+    assert [p for p, _ in peaks] == [500, 800]                 # near plane is the global peak
+
+
+def test_psf_gaussian_softens_defocus_only():
+    hard = LensSimulator(LensConfig(noise_sigma=0.0, **SMALL))
+    soft = LensSimulator(LensConfig(noise_sigma=0.0, psf_gaussian=0.3, **SMALL))
+    assert np.array_equal(hard.render(500.0), soft.render(500.0))
+    assert sharpness(soft.render(600.0)) < sharpness(hard.render(600.0))
+
+
+def test_photon_noise_grows_with_brightness_and_flicker_changes_exposure():
+    sim = LensSimulator(LensConfig(scene='flat', noise_sigma=0.0, photon_gain=2.0, **SMALL))
+    frame = sim.render_gray(500.0).astype(float)
+    assert frame.std() == pytest.approx(np.sqrt(128 / 2.0), rel=0.1)
+    flicker = LensSimulator(LensConfig(scene='flat', noise_sigma=0.0, flicker=0.05, **SMALL))
+    means = [flicker.render_gray(500.0).mean() for _ in range(30)]
+    assert np.std(means) / 128 == pytest.approx(0.05, rel=0.4)
+    steady = LensSimulator(LensConfig(scene='flat', noise_sigma=0.0, **SMALL))
+    assert np.ptp([steady.render_gray(500.0).mean() for _ in range(5)]) == 0
+
+
+def test_gear_backlash_is_a_dead_band_on_reversal():
+    gear = lens_sim.Gear(10.0, motor=100.0)
+    assert gear.lens == 95.0
+    assert gear.drive(150.0) == 145.0                          # pushing up: 5 below
+    assert gear.drive(145.0) == 145.0                          # reversal: inside the gap
+    assert gear.drive(140.0) == 145.0
+    assert gear.drive(130.0) == 135.0                          # pushing down: 5 above
+    assert gear.drive(138.0) == 135.0
+    assert lens_sim.Gear(0.0, motor=3.0).drive(7.0) == 7.0
+    with pytest.raises(ValueError):
+        lens_sim.Gear(-1.0)
+
+
+@pytest.mark.parametrize('changes, field', [
+    ({'photon_gain': -1.0}, 'photon_gain'), ({'flicker': -0.1}, 'flicker'),
+    ({'psf_gaussian': float('nan')}, 'psf_gaussian')])
+def test_new_config_fields_are_validated(changes, field):
+    with pytest.raises(ValueError, match=field):
+        LensSimulator(LensConfig(**changes))
+
+
+STACK = __import__('pathlib').Path(__file__).parent / 'data' / 'focus-sweep-fpd-xp005'
+
+
+@pytest.fixture(scope='module')
+def stack():
+    return lens_sim.FocusStack.from_directory(STACK)
+
+
+def test_focus_stack_replays_the_nearest_frame(stack):
+    assert stack.range == (-110.0, 20.0) and len(stack.positions) == 131
+    assert np.array_equal(stack.render_gray(-49.2), stack.render_gray(-49.0))
+    assert not np.array_equal(stack.render_gray(-49.0), stack.render_gray(-48.0))
+    moving = stack.render_gray(-60.0, -40.0)
+    assert moving.shape == (200, 200) and moving.dtype == np.uint8
+    with pytest.raises(ValueError):
+        stack.render_gray(float('nan'))
+
+
+@pytest.mark.parametrize('strategy', ['coarse_fine', 'golden'])
+def test_strategies_focus_the_real_stack(stack, strategy):
+    from autofocus.benchmark import stack_config
+    config = stack_config()
+    for start in (-110.0, 20.0, -30.0):
+        search = make_search(strategy, config, start)
+        result, position = search.start(), start
+        while not isinstance(result, Outcome):
+            position = result.target
+            frame = stack.render_gray(position)
+            result = search.observe(position, measures.compute(
+                frame, ['laplacian_variance'], (0, 0, 1, 1))['laplacian_variance'])
+        assert result.success and abs(result.position + 49.0) <= 3.0, (start, result)
+
+
+def test_golden_focuses_the_simulated_lens():
+    sim = LensSimulator(LensConfig(focus_position=612.0, **SMALL))
+    for start in (0.0, 1000.0):
+        outcome, moves = focus_loop(sim, 'golden', SearchConfig(), start)
+        assert outcome.success and abs(outcome.position - 612.0) <= 10.0
+        assert moves <= 23

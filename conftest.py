@@ -5,11 +5,13 @@ DDS isolation: each test gets its own ROS_DOMAIN_ID (derived from this pytest
 process's pid, so two test runs on one machine do not hear each other) and
 discovery limited to this machine.
 """
+import fcntl
 import itertools
 import os
 import pathlib
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -23,22 +25,36 @@ os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
 os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(FASTDDS_PROFILE)
 
-# Domain IDs 1..100 are safe on Linux; spread test runs over them by pid and
-# give each test the next one, so a late-dying process of one test is never
-# heard by the next.
-_DOMAIN_BASE = os.getpid() % 50
-_domains = itertools.count()
+# Domain IDs 1..100 are safe on Linux. Each test holds an exclusive lock on
+# the domain it uses, so two test runs on one machine (a developer's and a
+# CI run, or two checkouts) never share one; the lock is released only after
+# the test's processes have stopped, so a late-dying node is never heard by
+# the next test either.
+DOMAIN_IDS = range(1, 101)
+_LOCK_DIR = pathlib.Path(tempfile.gettempdir())
+_next_start = itertools.count(os.getpid())
 
 
-def _next_domain_id() -> int:
-    return 1 + (_DOMAIN_BASE + 2 * next(_domains)) % 100
+def _lock_free_domain():
+    start = next(_next_start) * 7
+    for offset in range(len(DOMAIN_IDS)):
+        domain = DOMAIN_IDS[(start + offset) % len(DOMAIN_IDS)]
+        lock = open(_LOCK_DIR / f'autofocus-ros-domain-{domain}.lock', 'w')
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        return domain, lock
+    raise RuntimeError('every ROS domain ID 1..100 is locked by other test runs')
 
 
 @pytest.fixture(autouse=True)
 def ros_domain(monkeypatch):
-    domain = _next_domain_id()
+    domain, lock = _lock_free_domain()
     monkeypatch.setenv('ROS_DOMAIN_ID', str(domain))
-    return domain
+    yield domain
+    lock.close()
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02):

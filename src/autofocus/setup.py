@@ -29,6 +29,11 @@ setup(
             'focus_server = autofocus.focus_server_node:main',
             'focus_client = autofocus.focus_client:main',
             'bringup = autofocus.bringup:main',
+            'focus_benchmark = autofocus.benchmark:main',
+            'recorder = autofocus.recorder_node:main',
+            'player = autofocus.player_node:main',
+            'bag_convert = autofocus.bags:convert_main',
+            'focus_analyze = autofocus.analyze:main',
         ],
     },
 )

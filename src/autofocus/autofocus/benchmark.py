@@ -290,7 +290,9 @@ def summarise(results):
 
 def _fmt(value):
     if isinstance(value, float):
-        return 'n/a' if math.isnan(value) else f'{value:.1f}' if abs(value) < 1000 else f'{value:.0f}'
+        if math.isnan(value):
+            return 'n/a'
+        return f'{value:.1f}' if abs(value) < 1000 else f'{value:.0f}'
     return str(value)
 
 

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 
 import pytest
 import yaml
@@ -55,16 +54,6 @@ def ros_domain(monkeypatch):
     monkeypatch.setenv('ROS_DOMAIN_ID', str(domain))
     yield domain
     lock.close()
-
-
-def wait_for(predicate, timeout=10.0, interval=0.02):
-    """Poll predicate until it is truthy; return its last value."""
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
 
 
 class RosHarness:

@@ -4,6 +4,7 @@ import time
 
 from autofocus_motor.drivers import DCDriver, HALF_STEP_SEQUENCE, SimDriver, StepperDriver
 import pytest
+import ros_helpers  # src/autofocus/test, on pytest's pythonpath
 
 STEPPER_PINS = (17, 18, 27, 22)
 OFF = (0, 0, 0, 0)
@@ -11,13 +12,9 @@ OFF = (0, 0, 0, 0)
 LATE = 0.05
 
 
-def wait_for(predicate, timeout=5.0, interval=0.002):
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
+def wait_for(predicate, timeout=5.0):
+    """The shared poller, with this file's own timeout and polling interval."""
+    return ros_helpers.wait_for(predicate, timeout, interval=0.002)
 
 
 def wait_until_at_rest(driver, timeout=5.0):

@@ -14,6 +14,7 @@ from autofocus_motor.drivers import HALF_STEP_SEQUENCE
 from autofocus_motor.motor_driver_node import MotorDriverNode
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import pytest
+import ros_helpers  # src/autofocus/test, on pytest's pythonpath
 from rclpy.parameter import Parameter
 
 STEPPER_PINS = (17, 18, 27, 22)
@@ -21,13 +22,9 @@ OFF = (0, 0, 0, 0)
 STARTUP_TIMEOUT = 20.0
 
 
-def wait_for(predicate, timeout=10.0, interval=0.005):
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
+def wait_for(predicate, timeout=10.0):
+    """The shared poller, with this file's own timeout and polling interval."""
+    return ros_helpers.wait_for(predicate, timeout, interval=0.005)
 
 
 def seconds(stamp):

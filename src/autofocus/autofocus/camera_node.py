@@ -1,9 +1,21 @@
 """Camera node: frames from a V4L2 device, a video file or a network stream.
 
-Publishes  ~/image_raw     sensor_msgs/Image (bgr8, sensor-data QoS), stamped at capture
-           ~/camera_info   sensor_msgs/CameraInfo with the same header (size only: uncalibrated)
-           /diagnostics    source state, frames published, reconnects
+Publishes  ~/image_raw             sensor_msgs/Image (bgr8, sensor-data QoS, depth 1),
+                                   stamped at capture
+           ~/image_raw/compressed  sensor_msgs/CompressedImage (JPEG, `jpeg_quality`),
+                                   image_transport's `compressed` layout
+           ~/camera_info           sensor_msgs/CameraInfo with the same header (size only:
+                                   uncalibrated)
+           /diagnostics            source state, frames published, reconnects
 With the node named `camera` these are /camera/image_raw and /camera/camera_info.
+Like image_transport, each form is made only while someone subscribes to it: a
+Pi on Wi-Fi that serves only JPEG never copies raw frames, and no one pays for
+JPEG encoding unless a subscriber asked for it.
+
+Frames never queue: the capture keeps one frame in the driver's buffer, the
+reader thread publishes each frame as soon as it is read, and the image
+publishers keep one message, so a slow subscriber gets the newest frame, not
+an old one.
 
 A reader thread owns the OpenCV capture: a blocking read there never stalls
 the executor. When the source fails or vanishes the thread logs why, releases
@@ -16,32 +28,56 @@ import threading
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
 
 from autofocus.capture import Backoff, RatePacer, SourceError, VideoSource
-from autofocus.image_codec import fill_image_msg
-from autofocus.node_tools import declare, run_node
-
+from autofocus.image_codec import fill_compressed_msg, fill_image_msg
+from autofocus.node_tools import IMAGE_QOS, declare, run_node
 
 class ImagePublisher:
-    """image_raw + camera_info publishers of a camera-like node, sharing one header."""
+    """image_raw, image_raw/compressed and camera_info of a camera-like node, one header."""
 
     def __init__(self, node: Node, frame_id: str):
-        self._node = node
         self.frame_id = frame_id
-        self.frames_published = 0
-        self._image_pub = node.create_publisher(Image, '~/image_raw', qos_profile_sensor_data)
+        self.jpeg_quality = declare(
+            node, 'jpeg_quality', 80,
+            'JPEG quality of ~/image_raw/compressed (higher: sharper, more bytes)',
+            low=1, high=100)
+        # (frames published, stamp of the last one), replaced in one assignment so
+        # the diagnostics thread always reads a matching pair.
+        self.published = (0, None)
+        self._image_pub = node.create_publisher(Image, '~/image_raw', IMAGE_QOS)
+        self._compressed_pub = node.create_publisher(
+            CompressedImage, '~/image_raw/compressed', IMAGE_QOS)
         self._info_pub = node.create_publisher(CameraInfo, '~/camera_info',
                                                qos_profile_sensor_data)
 
+    @property
+    def frames_published(self) -> int:
+        return self.published[0]
+
     def publish(self, frame, stamp):
-        image = fill_image_msg(Image(), frame, 'bgr8')
-        image.header.stamp = stamp
-        image.header.frame_id = self.frame_id
-        self._image_pub.publish(image)
-        self._info_pub.publish(CameraInfo(header=image.header, width=image.width,
-                                          height=image.height))
-        self.frames_published += 1
+        header = Header(stamp=stamp, frame_id=self.frame_id)
+        if self._image_pub.get_subscription_count():
+            image = fill_image_msg(Image(header=header), frame, 'bgr8')
+            self._image_pub.publish(image)
+        if self._compressed_pub.get_subscription_count():
+            compressed = fill_compressed_msg(CompressedImage(header=header), frame,
+                                             self.jpeg_quality)
+            self._compressed_pub.publish(compressed)
+        self._info_pub.publish(CameraInfo(header=header, width=frame.shape[1],
+                                          height=frame.shape[0]))
+        self.published = (self.published[0] + 1, stamp)
+
+    def diagnostics(self) -> list:
+        count, stamp = self.published
+        values = [KeyValue(key='frames_published', value=str(count))]
+        if stamp is not None:
+            # Lets a benchmark count exactly which stamps were published.
+            values.append(KeyValue(key='last_frame_stamp',
+                                   value=f'{stamp.sec}.{stamp.nanosec:09d}'))
+        return values
 
 
 class CameraNode(Node):
@@ -120,8 +156,7 @@ class CameraNode(Node):
         status.level = DiagnosticStatus.OK if self._status == 'streaming' \
             else DiagnosticStatus.WARN
         status.message = self._status
-        status.values = [
-            KeyValue(key='frames_published', value=str(self._images.frames_published)),
+        status.values = self._images.diagnostics() + [
             KeyValue(key='reconnects', value=str(self.reconnects))]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

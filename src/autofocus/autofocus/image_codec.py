@@ -1,12 +1,20 @@
-"""sensor_msgs/Image <-> numpy, with the checks a node needs before trusting a frame.
+"""sensor_msgs/Image and CompressedImage <-> numpy, with the checks a node needs before
+trusting a frame.
 
 No rclpy here: the functions take and return message objects but never touch
 the middleware, so they are tested without DDS. Decoding uses cv_bridge when it
 is importable (a full ROS 2 install) and the equivalent numpy view otherwise
 (the pip-only environment, where cv_bridge does not exist).
+
+Compressed images follow image_transport's `compressed` plugin: JPEG (or PNG)
+bytes in `data`, and a `format` such as "bgr8; jpeg compressed bgr8", so
+`ros2 run image_transport republish` and rqt_image_view read ours and we read
+theirs.
 """
 import cv2
 import numpy as np
+
+from autofocus import measures
 
 try:  # cv_bridge comes with a ROS 2 distribution, not with the PyPI wheels.
     from cv_bridge import CvBridge
@@ -93,3 +101,77 @@ def fill_image_msg(msg, frame: np.ndarray, encoding: str = 'bgr8'):
     msg.step = frame.strides[0]
     msg.data = frame.tobytes()
     return msg
+
+
+# Formats of the compressed transport we decode (image_transport writes e.g.
+# "bgr8; jpeg compressed bgr8"; plain "jpeg" or "png" come from other drivers).
+COMPRESSED_FORMATS = ('jpeg', 'jpg', 'png')
+
+
+def fill_compressed_msg(msg, frame: np.ndarray, quality: int = 80, encoding: str = 'bgr8'):
+    """Fill a sensor_msgs/CompressedImage with the JPEG of a uint8 frame; header left alone."""
+    ok, encoded = cv2.imencode('.jpg', frame, (cv2.IMWRITE_JPEG_QUALITY, int(quality)))
+    if not ok:
+        raise ValueError(f'OpenCV could not JPEG-encode a {frame.shape} {frame.dtype} frame')
+    msg.format = f'{encoding}; jpeg compressed {encoding}'
+    msg.data = encoded.tobytes()
+    return msg
+
+
+def compressed_gray(msg, reduce: int = 1) -> np.ndarray:
+    """Decode a sensor_msgs/CompressedImage straight to grey levels (uint8).
+
+    reduce 2, 4 or 8 lets libjpeg decode at that fraction of the size, skipping
+    most of the inverse DCT: several times cheaper than decoding in full and
+    area-averaging afterwards, and about the same image. Raises MalformedImage
+    for an empty or undecodable payload or an unknown format.
+    """
+    fmt = msg.format.lower()
+    if fmt and not any(name in fmt for name in COMPRESSED_FORMATS):
+        raise MalformedImage(f"unsupported compressed format '{msg.format}' "
+                             f"(supported: {', '.join(COMPRESSED_FORMATS)})")
+    if len(msg.data) == 0:
+        raise MalformedImage('empty compressed image')
+    # libjpeg decodes a cut-off JPEG with the missing rows filled grey and only
+    # a warning: its sharpness would be wrong, so a JPEG must end with EOI.
+    if bytes(msg.data[:2]) == b'\xff\xd8' and \
+            not bytes(msg.data[-16:]).rstrip(b'\x00').endswith(b'\xff\xd9'):
+        raise MalformedImage(f'truncated JPEG: {len(msg.data)} bytes without an end-of-image '
+                             'marker (a frame cut off in transit or by the camera)')
+    flags = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+             4: cv2.IMREAD_REDUCED_GRAYSCALE_4, 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}[reduce]
+    gray = cv2.imdecode(np.frombuffer(msg.data, np.uint8), flags)
+    if gray is None:
+        raise MalformedImage(f'{len(msg.data)} bytes that OpenCV cannot decode as '
+                             f"'{msg.format or 'an image'}' (truncated or corrupt)")
+    return gray
+
+
+def jpeg_reduction(downsample: int) -> int:
+    """Largest factor libjpeg can decode at (8, 4, 2) that divides the downsample; else 1."""
+    return next((r for r in (8, 4, 2) if downsample % r == 0), 1)
+
+
+def gray_roi(msg, roi):
+    """The grey ROI of a sensor_msgs/Image: (grey uint8/float32 view, ROI in pixels).
+
+    Only the ROI is converted to grey: the rest of the frame is never read.
+    Raises MalformedImage, or ValueError when the ROI does not fit the frame.
+    """
+    pixels = image_array(msg)
+    x, y, w, h = measures.roi_pixels(msg.width, msg.height, roi)
+    return to_gray(pixels[y:y + h, x:x + w], msg.encoding), (x, y, w, h)
+
+
+def compressed_gray_roi(msg, roi, downsample: int, reduced_decode: bool = True):
+    """The grey ROI of a CompressedImage, decoded at a reduced size when downsample allows.
+
+    Returns (grey ROI, ROI in full-frame pixels, (width, height) of the full frame,
+    downsample still to apply); the decoder's 1/r scaling stands for r of the downsample.
+    """
+    reduce = jpeg_reduction(downsample) if reduced_decode else 1
+    gray = compressed_gray(msg, reduce)
+    height, width = gray.shape
+    x, y, w, h = measures.roi_pixels(width, height, roi)
+    return (gray[y:y + h, x:x + w], (x * reduce, y * reduce, w * reduce, h * reduce),
+            (width * reduce, height * reduce), downsample // reduce)

@@ -4,6 +4,13 @@ import sys
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+# Images: sensor-data QoS (best effort, volatile) that keeps only the newest
+# frame on both ends, so a late reader gets the current frame, never a queue
+# of old ones whose latency would grow.
+IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
+                       durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
 
 
 class ConfigError(Exception):
@@ -44,33 +51,41 @@ def run_node(node_class, args=None, multithreaded=False):
     instead of a traceback. rclpy 9 makes init() a context manager that shuts
     down cleanly on SIGINT; older rclpy (Jazzy) does not, hence the fallback.
     """
+    return run_nodes([node_class], args, multithreaded)
+
+
+def run_nodes(node_factories, args=None, multithreaded=False):
+    """Like run_node for several nodes in this process, all on one executor."""
     context = rclpy.init(args=args)
     if context is not None and hasattr(context, '__enter__'):
         with context:
-            return _spin(node_class, multithreaded)
+            return _spin(node_factories, multithreaded)
     try:
-        return _spin(node_class, multithreaded)
+        return _spin(node_factories, multithreaded)
     finally:
         rclpy.try_shutdown()
 
 
-def _spin(node_class, multithreaded):
+def _spin(node_factories, multithreaded):
     from rclpy.exceptions import InvalidParameterValueException, ParameterException
-    node = None
+    nodes = []
+    factory = None
     try:
-        node = node_class()
         executor = rclpy.executors.MultiThreadedExecutor(num_threads=4) if multithreaded \
             else rclpy.executors.SingleThreadedExecutor()
-        executor.add_node(node)
+        for factory in node_factories:
+            nodes.append(factory())
+            executor.add_node(nodes[-1])
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (ConfigError, ParameterException, InvalidParameterValueException) as error:
         # Return rather than sys.exit() here: leaving this block frees the half-built
-        # node while the context is still up, instead of during its shutdown.
-        print(f'[{node_class.__name__}] cannot start: {error}', file=sys.stderr)
+        # nodes while the context is still up, instead of during its shutdown.
+        name = getattr(factory, '__name__', 'node')
+        print(f'[{name}] cannot start: {error}', file=sys.stderr)
         return 2
     finally:
-        if node is not None:
+        for node in reversed(nodes):
             node.destroy_node()
     return 0

@@ -1,6 +1,8 @@
 """Sharpness node: focus measures on a region of interest of every image.
 
-Subscribes  camera/image_raw     sensor_msgs/Image (sensor-data QoS)
+Subscribes  camera/image_raw     sensor_msgs/Image (sensor-data QoS, newest frame only)
+            or camera/image_raw/compressed  sensor_msgs/CompressedImage, with
+            image_transport:=compressed (JPEG/PNG, image_transport's layout)
 Publishes   sharpness            std_msgs/Float64, the primary measure (rqt_plot /sharpness/data)
             sharpness/metrics    autofocus_interfaces/FocusMetrics, stamped with the image's stamp
             /diagnostics         frames measured and dropped
@@ -16,15 +18,15 @@ from autofocus_interfaces.msg import FocusMetrics
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image, RegionOfInterest
+from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Float64
 
 from autofocus import measures
-from autofocus.image_codec import MalformedImage, image_array, to_gray
-from autofocus.node_tools import ConfigError, declare, run_node
+from autofocus.image_codec import MalformedImage, compressed_gray_roi, gray_roi
+from autofocus.node_tools import IMAGE_QOS, ConfigError, declare, run_node
 
 DROP_LOG_PERIOD = 5.0  # seconds between two warnings about the same kind of bad image
+TRANSPORTS = ('raw', 'compressed')
 
 
 class SharpnessNode(Node):
@@ -50,6 +52,14 @@ class SharpnessNode(Node):
                 choices=list(measures.MEASURES))
         declare(self, 'diagnostics_period', 1.0, 'Seconds between /diagnostics messages',
                 low=0.1, high=60.0)
+        transport = declare(self, 'image_transport', 'raw',
+                            "'raw': sensor_msgs/Image on camera/image_raw; 'compressed': "
+                            'JPEG on camera/image_raw/compressed (a camera on Wi-Fi)',
+                            choices=list(TRANSPORTS), read_only=True)
+        declare(self, 'jpeg_reduced_decode', True,
+                'With compressed transport, let libjpeg decode at 1/2, 1/4 or 1/8 of the size '
+                'when downsample is a multiple of it: several times cheaper, and the '
+                "decoder's DCT scaling then does the area average")
         self._settings = self._validated(self._current_values())
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -61,8 +71,13 @@ class SharpnessNode(Node):
         self._sharpness_pub = self.create_publisher(Float64, 'sharpness', 10)
         self._metrics_pub = self.create_publisher(FocusMetrics, 'sharpness/metrics', 10)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(Image, 'camera/image_raw', self._on_image,
-                                 qos_profile_sensor_data)
+        if transport == 'compressed':
+            self._image_topic_name = 'camera/image_raw/compressed'
+            self.create_subscription(CompressedImage, self._image_topic_name,
+                                     self._on_compressed, IMAGE_QOS)
+        else:
+            self._image_topic_name = 'camera/image_raw'
+            self.create_subscription(Image, self._image_topic_name, self._on_image, IMAGE_QOS)
         self.create_timer(self._settings['diagnostics_period'], self._publish_diagnostics)
 
     @staticmethod
@@ -100,14 +115,20 @@ class SharpnessNode(Node):
         return {name: p.value for name, p in self.get_parameters_by_prefix('').items()}
 
     def _on_image(self, msg):
+        self._measure_frame(msg, lambda settings: (
+            *gray_roi(msg, settings['roi']), (msg.width, msg.height), settings['downsample']))
+
+    def _on_compressed(self, msg):
+        self._measure_frame(msg, lambda settings: compressed_gray_roi(
+            msg, settings['roi'], settings['downsample'], settings['jpeg_reduced_decode']))
+
+    def _measure_frame(self, msg, decode):
+        """decode(settings) -> (grey ROI, ROI px, image size, downsample left); then measure."""
         settings = self._settings
         started = time.perf_counter()
         try:
-            pixels = image_array(msg)
-            x, y, w, h = measures.roi_pixels(msg.width, msg.height, settings['roi'])
-            # Convert only the ROI to grey: the rest of the frame is never read.
-            gray = to_gray(pixels[y:y + h, x:x + w], msg.encoding)
-            region = measures.prepare(gray, (0, 0, w, h), settings['downsample'])
+            gray, roi_px, image_size, downsample = decode(settings)
+            region = measures.prepare(gray, (0, 0, gray.shape[1], gray.shape[0]), downsample)
             values = [measures.MEASURES[name](region) for name in settings['measures']]
         except MalformedImage as error:
             self._drop(f'dropped a malformed image on {self._image_topic()}: {error}')
@@ -115,13 +136,17 @@ class SharpnessNode(Node):
         except ValueError as error:  # e.g. a frame too small for the ROI
             self._drop(f'dropped an image the ROI cannot be applied to: {error}')
             return
+        self._publish(msg.header, settings, values, roi_px, image_size, started)
+
+    def _publish(self, header, settings, values, roi_px, image_size, started):
         self.frames_measured += 1
         primary = values[settings['measures'].index(settings['primary_measure'])]
 
         metrics = FocusMetrics()
-        metrics.header = msg.header
+        metrics.header = header
+        x, y, w, h = roi_px
         metrics.roi = RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h)
-        metrics.image_width, metrics.image_height = msg.width, msg.height
+        metrics.image_width, metrics.image_height = image_size
         metrics.downsample = settings['downsample']
         metrics.primary_measure = settings['primary_measure']
         metrics.sharpness = primary
@@ -132,7 +157,7 @@ class SharpnessNode(Node):
         self._metrics_pub.publish(metrics)
 
     def _image_topic(self):
-        return self.resolve_topic_name('camera/image_raw')
+        return self.resolve_topic_name(self._image_topic_name)
 
     def _drop(self, reason):
         self.frames_dropped += 1

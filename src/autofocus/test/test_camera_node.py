@@ -2,6 +2,7 @@
 import os
 
 import cv2
+import numpy as np
 import pytest
 from autofocus_interfaces.msg import FocusMetrics
 from rclpy.qos import qos_profile_sensor_data
@@ -95,3 +96,37 @@ def test_http_stream_source(ros, node_process, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_compressed_images_only_while_someone_subscribes(ros, node_process, tmp_path):
+    from sensor_msgs.msg import CompressedImage
+    video = write_video(tmp_path / 'scene.avi', 320, 240, frames=10)
+    camera = node_process('autofocus', 'camera', node_name='camera',
+                          params={'source': str(video), 'width': 320, 'height': 240,
+                                  'jpeg_quality': 60})
+    infos = ros.collect(CameraInfo, 'camera/camera_info', qos=qos_profile_sensor_data)
+    assert wait_for(lambda: len(infos) >= 5, 15.0), camera.log()
+    compressed = ros.collect(CompressedImage, 'camera/image_raw/compressed',
+                             qos=qos_profile_sensor_data)
+    assert wait_for(lambda: len(compressed) >= 3, 10.0), camera.log()
+    msg = compressed[-1]
+    assert msg.format == 'bgr8; jpeg compressed bgr8'
+    frame = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
+    assert frame.shape == (240, 320, 3)
+    # No raw subscriber: raw frames are not even made.
+    assert ros.node.count_subscribers('camera/image_raw') == 0
+    images = ros.collect(Image, 'camera/image_raw', qos=qos_profile_sensor_data)
+    assert wait_for(lambda: len(images) >= 3, 10.0), camera.log()
+
+
+def test_camera_and_sharpness_composed_in_one_process(ros, node_process, tmp_path):
+    video = write_video(tmp_path / 'scene.avi', 640, 480, frames=30)
+    metrics = ros.collect(FocusMetrics, 'sharpness/metrics', qos=100)
+    composed = node_process('autofocus', 'camera_sharpness',
+                            params={'source': str(video), 'downsample': 2})
+    assert wait_for(lambda: len(metrics) >= 30, 20.0), composed.log()
+    assert {(m.image_width, m.image_height) for m in metrics[-20:]} == {(640, 480)}
+    names = set(ros.node.get_node_names_and_namespaces())
+    assert {('camera', '/'), ('sharpness', '/')} <= names, names
+    assert composed.interrupt() == 0
+    assert 'Traceback' not in composed.log()

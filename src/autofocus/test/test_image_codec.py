@@ -3,6 +3,9 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 
+from ros_helpers import textured_frame
+
+from autofocus import image_codec
 from autofocus.image_codec import MalformedImage, fill_image_msg, image_array, to_gray
 
 
@@ -68,3 +71,57 @@ def test_fill_then_decode_round_trip(bgr):
     msg = fill_image_msg(Image(), bgr, 'bgr8')
     assert (msg.width, msg.height, msg.step) == (53, 37, 53 * 3)
     np.testing.assert_array_equal(image_array(msg), bgr)
+
+
+def compressed(frame, quality=90):
+    from sensor_msgs.msg import CompressedImage
+    return image_codec.fill_compressed_msg(CompressedImage(), frame, quality)
+
+
+def test_compressed_round_trip_keeps_the_grey_levels():
+    bgr = textured_frame(160, 120, seed=2)
+    msg = compressed(bgr, quality=95)
+    assert msg.format == 'bgr8; jpeg compressed bgr8'   # image_transport's layout
+    assert bytes(msg.data[:2]) == b'\xff\xd8'           # a JPEG
+    gray = image_codec.compressed_gray(msg)
+    expected = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(float)
+    assert gray.shape == bgr.shape[:2]
+    assert np.abs(gray - expected).mean() < 3.0
+
+
+def test_lower_quality_means_fewer_bytes():
+    bgr = textured_frame(160, 120, seed=2)
+    assert len(compressed(bgr, 30).data) < len(compressed(bgr, 95).data)
+
+
+@pytest.mark.parametrize('downsample, reduce', [(1, 1), (2, 2), (3, 1), (4, 4), (6, 2), (16, 8)])
+def test_reduced_decode_stands_for_part_of_the_downsample(downsample, reduce):
+    assert image_codec.jpeg_reduction(downsample) == reduce
+
+
+def test_compressed_roi_matches_the_raw_roi_in_full_frame_pixels():
+    frame = textured_frame(640, 480, seed=4)
+    msg = compressed(frame, 95)
+    roi = (0.25, 0.25, 0.5, 0.5)
+    full, roi_full, size_full, left_full = image_codec.compressed_gray_roi(msg, roi, 2, False)
+    half, roi_half, size_half, left_half = image_codec.compressed_gray_roi(msg, roi, 2, True)
+    assert roi_full == roi_half == (160, 120, 320, 240)
+    assert size_full == size_half == (640, 480)
+    assert (left_full, left_half) == (2, 1)
+    assert half.shape == (120, 160) and full.shape == (240, 320)
+    # The decoder's 1/2 scaling is close to an area average of the full decode.
+    averaged = cv2.resize(full, (160, 120), interpolation=cv2.INTER_AREA).astype(float)
+    assert np.abs(half - averaged).mean() < 4.0
+
+
+@pytest.mark.parametrize('change, reason', [
+    (lambda m: setattr(m, 'data', b''), 'empty'),
+    (lambda m: setattr(m, 'data', bytes(m.data[:-100])), 'truncated'),
+    (lambda m: setattr(m, 'data', b'not an image at all'), 'cannot decode'),
+    (lambda m: setattr(m, 'format', 'bgr8; theora'), "unsupported compressed format"),
+])
+def test_malformed_compressed_images_are_named(bgr, change, reason):
+    msg = compressed(bgr)
+    change(msg)
+    with pytest.raises(image_codec.MalformedImage, match=reason):
+        image_codec.compressed_gray(msg)

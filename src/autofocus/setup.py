@@ -26,6 +26,7 @@ setup(
             'camera = autofocus.camera_node:main',
             'lens_simulator = autofocus.lens_simulator_node:main',
             'sharpness = autofocus.sharpness_node:main',
+            'pipeline_benchmark = autofocus.pipeline_benchmark:main',
             'camera_sharpness = autofocus.composition:main',
             'focus_server = autofocus.focus_server_node:main',
             'focus_client = autofocus.focus_client:main',

@@ -154,6 +154,9 @@ class SharpnessNode(Node):
         metrics.values = values
         metrics.compute_time = time.perf_counter() - started
         self._sharpness_pub.publish(Float64(data=primary))
+        stamp = header.stamp
+        metrics.latency = (self.get_clock().now().nanoseconds
+                           - (stamp.sec * 10**9 + stamp.nanosec)) / 1e9
         self._metrics_pub.publish(metrics)
 
     def _image_topic(self):

@@ -36,8 +36,9 @@ def parse_launch_arguments(argv):
 def command_line(spec, arguments, overrides_dir):
     executable = os.path.join(get_package_prefix(spec.package), 'lib', spec.package,
                               spec.executable)
-    command = [executable, '--ros-args', '-r', f'__node:={spec.name}',
-               '--log-level', arguments['log_level']]
+    command = [executable, *spec.arguments, '--ros-args', '--log-level', arguments['log_level']]
+    if spec.remap_name:
+        command += ['-r', f'__node:={spec.name}']
     if arguments['namespace']:
         command += ['-r', f"__ns:=/{arguments['namespace'].strip('/')}"]
     for path in spec.parameter_files:

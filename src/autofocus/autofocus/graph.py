@@ -27,6 +27,10 @@ LAUNCH_ARGUMENTS = (
     LaunchArgument('camera_source', '',
                    "Camera: V4L2 index or /dev path, video file, or http/rtsp URL "
                    "('' = the 'source' in params_file)"),
+    LaunchArgument('compose', 'true',
+                   "'true': camera (or simulated lens) and sharpness in one process "
+                   '(camera_sharpness), faster on one machine (see the pipeline benchmark); '
+                   "'false': one process each", ('true', 'false')),
     LaunchArgument('launch_motor', 'true',
                    "Start the motor driver here; 'false' when it runs on another machine "
                    '(motor.launch.py on the Pi)', ('true', 'false')),
@@ -54,6 +58,10 @@ class NodeSpec:
     name: str
     parameter_files: tuple
     overrides: dict = field(default_factory=dict)
+    arguments: tuple = ()      # before --ros-args
+    # False for a process of several nodes: a global __node:= would rename them all,
+    # so they keep their own names (and `name` only keys the overrides).
+    remap_name: bool = True
 
 
 def camera_present(source: str) -> bool:
@@ -98,12 +106,20 @@ def plan(arguments: dict, share_directory) -> list:
     simulate = use_sim == 'true'
 
     nodes = []
-    if simulate:
+    overrides = {} if simulate or not arguments['camera_source'] \
+        else {'source': arguments['camera_source']}
+    if arguments['compose'] == 'true':
+        # sim.yaml after autofocus.yaml: the simulator's size and rate win, and the
+        # camera-only keys (source, loop, ...) are not declared by the simulator.
+        nodes.append(NodeSpec('autofocus', 'camera_sharpness', 'camera',
+                              (params, sim_params) if simulate else (params,), overrides,
+                              ('--simulate',) if simulate else (), remap_name=False))
+    elif simulate:
         nodes.append(NodeSpec('autofocus', 'lens_simulator', 'camera', (sim_params,)))
     else:
-        overrides = {'source': arguments['camera_source']} if arguments['camera_source'] else {}
         nodes.append(NodeSpec('autofocus', 'camera', 'camera', (params,), overrides))
-    nodes.append(NodeSpec('autofocus', 'sharpness', 'sharpness', (params,)))
+    if arguments['compose'] != 'true':
+        nodes.append(NodeSpec('autofocus', 'sharpness', 'sharpness', (params,)))
     nodes.append(NodeSpec('autofocus', 'focus_server', 'focus_server', (params,)))
     if arguments['launch_motor'] == 'true':
         motor_params = [arguments['motor_params_file'] or os.path.join(

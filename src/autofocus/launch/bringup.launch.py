@@ -23,9 +23,10 @@ def _nodes(context):
     given = {a.name: LaunchConfiguration(a.name).perform(context) for a in LAUNCH_ARGUMENTS}
     arguments = resolve_arguments(given)
     log_level = arguments['log_level']
-    nodes = [Node(package=spec.package, executable=spec.executable, name=spec.name,
+    nodes = [Node(package=spec.package, executable=spec.executable,
+                  name=spec.name if spec.remap_name else None,
                   parameters=[*spec.parameter_files, spec.overrides],
-                  arguments=['--ros-args', '--log-level', log_level],
+                  arguments=[*spec.arguments, '--ros-args', '--log-level', log_level],
                   output='screen', emulate_tty=True)
              for spec in plan(arguments, get_package_share_directory)]
     return [GroupAction([PushROSNamespace(arguments['namespace']), *nodes])]

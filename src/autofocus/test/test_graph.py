@@ -18,7 +18,7 @@ def names(nodes):
 
 
 def test_simulated_graph_runs_the_lens_simulator_as_the_camera():
-    nodes = graph.plan(graph.resolve_arguments({'use_sim': 'true'}), share)
+    nodes = graph.plan(graph.resolve_arguments({'use_sim': 'true', 'compose': 'false'}), share)
     assert names(nodes) == [('autofocus', 'lens_simulator', 'camera'),
                             ('autofocus', 'sharpness', 'sharpness'),
                             ('autofocus', 'focus_server', 'focus_server'),
@@ -30,16 +30,46 @@ def test_simulated_graph_runs_the_lens_simulator_as_the_camera():
 
 def test_real_graph_without_local_motor():
     arguments = graph.resolve_arguments({'use_sim': 'false', 'launch_motor': 'false',
-                                         'camera_source': 'rtsp://cam.local/stream'})
+                                         'camera_source': 'rtsp://cam.local/stream',
+                                         'compose': 'false'})
     nodes = graph.plan(arguments, share)
-    assert names(nodes)[0] == ('autofocus', 'camera', 'camera')
+    assert names(nodes)[:2] == [('autofocus', 'camera', 'camera'),
+                                ('autofocus', 'sharpness', 'sharpness')]
     assert nodes[0].overrides == {'source': 'rtsp://cam.local/stream'}
     assert 'motor_driver' not in [n.executable for n in nodes]
 
 
+def test_composed_by_default_keeps_node_names_and_parameter_precedence():
+    simulated = graph.plan(graph.resolve_arguments({'use_sim': 'true'}), share)
+    composed = simulated[0]
+    assert (composed.executable, composed.arguments, composed.remap_name) == \
+        ('camera_sharpness', ('--simulate',), False)
+    # sim.yaml last: the simulator's size and rate win over autofocus.yaml's camera block.
+    assert composed.parameter_files == ('/share/autofocus/config/autofocus.yaml',
+                                        '/share/autofocus/config/sim.yaml')
+    assert 'sharpness' not in [n.executable for n in simulated]
+    real = graph.plan(graph.resolve_arguments({'use_sim': 'false', 'camera_source': '2'}),
+                      share)[0]
+    assert (real.executable, real.arguments, real.overrides) == \
+        ('camera_sharpness', (), {'source': '2'})
+
+
+def test_bringup_command_line_never_renames_a_composed_process(tmp_path):
+    from autofocus.bringup import command_line
+    arguments = graph.resolve_arguments({'use_sim': 'true'})
+    specs = graph.plan(arguments, lambda package: str(PACKAGE))
+    composed = command_line(specs[0], arguments, tmp_path)
+    assert composed[1:3] == ['--simulate', '--ros-args']
+    assert not any(token.startswith('__node:=') for token in composed)
+    alone = graph.plan(dict(arguments, compose='false'), lambda package: str(PACKAGE))
+    assert '__node:=camera' in command_line(alone[0], arguments, tmp_path)
+
+
 def test_auto_simulates_when_the_device_is_absent():
     arguments = graph.resolve_arguments({'camera_source': '/dev/video-not-here'})
-    assert graph.plan(arguments, share)[0].executable == 'lens_simulator'
+    assert graph.plan(arguments, share)[0].arguments == ('--simulate',)
+    alone = graph.plan(dict(arguments, compose='false'), share)
+    assert alone[0].executable == 'lens_simulator'
 
 
 @pytest.mark.parametrize('given, reason', [

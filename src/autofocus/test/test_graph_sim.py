@@ -1,4 +1,5 @@
-"""The whole graph in separate processes, started by the pip-only bringup, simulated lens."""
+"""The whole graph, started by the pip-only bringup (composed, or a process per node), simulated
+lens."""
 import pathlib
 
 import pytest
@@ -17,14 +18,14 @@ FINE_STEP = yaml.safe_load(AUTOFOCUS_YAML.read_text())['/**/focus_server']['ros_
 
 
 class Graph:
-    def __init__(self, ros, node_process, tmp_path, namespace='', **lens):
+    def __init__(self, ros, node_process, tmp_path, namespace='', compose='true', **lens):
         config = yaml.safe_load(SIM_YAML.read_text())
         config['/**/camera']['ros__parameters'].update(lens)
         sim_params = tmp_path / 'sim.yaml'
         sim_params.write_text(yaml.safe_dump(config))
         self.process = node_process('autofocus', 'bringup', ros=False,
                                     args=['use_sim:=true', f'sim_params_file:={sim_params}',
-                                          f'namespace:={namespace}'])
+                                          f'namespace:={namespace}', f'compose:={compose}'])
         prefix = f'/{namespace}/' if namespace else ''
         self.action = FocusAction(ros, prefix + 'focus')
         self.states = ros.collect(MotorState, prefix + 'focus_motor/state', qos=100)
@@ -46,10 +47,10 @@ class Graph:
         return self.action.result(handle, timeout)
 
 
-@pytest.mark.parametrize('focus_position', [287.0, 655.0])
+@pytest.mark.parametrize('focus_position, compose', [(287.0, 'true'), (655.0, 'false')])
 def test_coarse_fine_focuses_within_one_fine_step_from_any_start(
-        ros, node_process, tmp_path, focus_position):
-    graph = Graph(ros, node_process, tmp_path, focus_position=focus_position)
+        ros, node_process, tmp_path, focus_position, compose):
+    graph = Graph(ros, node_process, tmp_path, compose=compose, focus_position=focus_position)
     for start in (0.0, 480.0, 1000.0):
         graph.move_motor_to(start)
         response = graph.focus()  # the empty goal: configured defaults, coarse_fine

@@ -1,24 +1,74 @@
 """Player node: publish a rosbag2 bag's topics with their recorded timing, without ros2 bag.
 
 Publishes   every topic of the bag (or the `topics` parameter's), the recorded
-            CDR bytes as they are: header stamps are those of the recording
+            CDR bytes as they are: header stamps are those of the recording,
+            each with the QoS recorded in the bag (`offered_qos_profiles`)
+            /clock (rosgraph_msgs/Clock) with the bag's time, when `clock` > 0
 
 Message i goes out at start + (t_i - t_first) / rate, t = the recorded log
 time; `start_offset` skips the first seconds of the bag, `loop` starts over at
-the end. Publishers are reliable (a best-effort subscriber such as the
-sharpness node's image subscription matches them too). Without `loop` the
-node exits when the bag is done.
+the end. Reliability, durability and depth come from the recording, like
+`ros2 bag play` (a best-effort camera topic is replayed best effort), or
+reliable, volatile, depth 10 when the bag has none; the standard QoS override
+parameters change them (qos_overrides./topic.publisher.reliability ...). Without
+`loop` the node exits when the bag is done.
 """
 import threading
 import time
 
 import rclpy
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions, QoSPolicyKind
 
 from autofocus import bags
 from autofocus.node_tools import ConfigError, declare, run_node
 from autofocus.recorder_node import message_class
+
+DEFAULT_DEPTH = 10
+OVERRIDABLE = QoSOverridingOptions([QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH,
+                                    QoSPolicyKind.RELIABILITY, QoSPolicyKind.DURABILITY])
+
+
+def replay_qos(profiles) -> tuple[QoSProfile, str]:
+    """The publisher QoS that replays a topic recorded with these offered profiles.
+
+    profiles: rosbags Qos records (one per recorded publisher). Returns the profile
+    and, when the recording did not say (or its publishers disagreed), why a default
+    was used. A policy all profiles agree on is kept; else reliable (matches every
+    subscriber) and volatile. Depth: the recorded one, or 10 when unknown (rosbag2
+    records 0: DDS discovery does not carry it).
+    """
+    from rosbags.interfaces import QosDurability, QosHistory, QosReliability
+    qos = QoSProfile(depth=DEFAULT_DEPTH, history=HistoryPolicy.KEEP_LAST,
+                     reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.VOLATILE)
+    if not profiles:
+        return qos, 'no QoS recorded'
+    notes = []
+    reliabilities = {p.reliability for p in profiles}
+    if reliabilities == {QosReliability.BEST_EFFORT}:
+        qos.reliability = ReliabilityPolicy.BEST_EFFORT
+    elif reliabilities != {QosReliability.RELIABLE}:
+        notes.append(f'recorded reliability {sorted(r.name.lower() for r in reliabilities)}')
+    durabilities = {p.durability for p in profiles}
+    if durabilities == {QosDurability.TRANSIENT_LOCAL}:
+        qos.durability = DurabilityPolicy.TRANSIENT_LOCAL
+    elif durabilities != {QosDurability.VOLATILE}:
+        notes.append(f'recorded durability {sorted(d.name.lower() for d in durabilities)}')
+    if all(p.history == QosHistory.KEEP_ALL for p in profiles):
+        qos.history = HistoryPolicy.KEEP_ALL
+    else:
+        depths = [p.depth for p in profiles if p.history == QosHistory.KEEP_LAST and p.depth > 0]
+        if depths:
+            qos.depth = max(depths)
+    return qos, '; '.join(notes)
+
+
+def qos_text(qos: QoSProfile) -> str:
+    history = 'keep all' if qos.history == HistoryPolicy.KEEP_ALL else f'depth {qos.depth}'
+    return (f'{qos.reliability.name.lower().replace("_", " ")}, '
+            f'{qos.durability.name.lower().replace("_", " ")}, {history}')
 
 
 class PlayerNode(Node):
@@ -47,24 +97,29 @@ class PlayerNode(Node):
             self, 'min_subscribers', 1,
             'With wait_for_subscribers: how many subscribers every played topic needs',
             low=1, high=1000, read_only=True)
+        self._clock_hz = declare(
+            self, 'clock', 0.0,
+            'Publish /clock (rosgraph_msgs/Clock) with the bag time at this rate in Hz, like '
+            'ros2 bag play --clock; 0 = off', low=0.0, high=1000.0, read_only=True)
         if not self._bag_path:
             raise ConfigError("parameter 'bag' is empty: name the bag folder to play")
         try:
-            available = bags.topics_of(self._bag_path)
+            recorded = bags.topics_with_qos(self._bag_path)
+            unindexed = bags.unindexed_files(self._bag_path)
         except (bags.BagError, OSError) as error:
             raise ConfigError(f'bag {self._bag_path!r}: {error}') from None
+        available = {topic: msgtype for topic, (msgtype, _) in recorded.items()}
         wanted = [t for t in topics if t]
         missing = [t for t in wanted if t not in available]
         if missing:
             raise ConfigError(f'bag {self._bag_path!r} has no topic {", ".join(missing)} '
                               f'(it has {", ".join(available) or "none"})')
         self._topics = wanted or list(available)
-        reason = bags.open_status(self._bag_path)
-        if reason:
-            self.get_logger().warning(f'{self._bag_path}: {reason}; playing the complete '
-                                      f'chunks of the unfinished MCAP file')
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.VOLATILE)
+        if unindexed:
+            self.get_logger().warning(
+                f'{self._bag_path}: {", ".join(p.name for p in unindexed)} not finished or '
+                f'not in metadata.yaml (recorder killed?): playing their complete chunks; '
+                f'bag_convert --repair makes them readable by other tools')
         self._players = {}
         for topic in self._topics:
             try:
@@ -72,11 +127,55 @@ class PlayerNode(Node):
             except (ImportError, AttributeError, ValueError) as error:
                 self.get_logger().error(f'cannot play {topic} ({available[topic]}): {error}')
                 continue
-            self._players[topic] = self.create_publisher(cls, topic, qos)
+            qos, note = replay_qos(recorded[topic][1])
+            self._players[topic] = publisher = self.create_publisher(
+                cls, topic, qos, qos_overriding_options=OVERRIDABLE)
+            if note:
+                self.get_logger().info(f'{topic}: {note}; publishing '
+                                       f'{qos_text(publisher.qos_profile)}')
         self.published = 0
         self._stop = threading.Event()
+        # Bag time for /clock: (monotonic time, bag time) at the start of the pass, and
+        # the time of the next message, which the clock does not pass before it is out.
+        self._time_lock = threading.Lock()
+        self._anchor = None
+        self._clock_limit = 0
+        self._clock_publisher = None
+        if self._clock_hz:
+            try:
+                from rosgraph_msgs.msg import Clock
+            except ImportError as error:
+                raise ConfigError(f'clock: rosgraph_msgs is not available ({error})') from None
+            self._clock_msg = Clock
+            # Reliable matches every subscriber (rclcpp's ClockQoS is best effort).
+            self._clock_publisher = self.create_publisher(
+                Clock, '/clock', QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+            self._clock_thread = threading.Thread(target=self._publish_clock, daemon=True)
+            self._clock_thread.start()
         self._thread = threading.Thread(target=self._play, daemon=True)
         self._thread.start()
+
+    def bag_time(self) -> int | None:
+        """The bag time (ns) playback is at, or None before it starts."""
+        with self._time_lock:
+            if self._anchor is None:
+                return None
+            since, bag_start = self._anchor
+            now = bag_start + int((time.monotonic() - since) * 1e9 * self._rate)
+            return min(now, self._clock_limit)
+
+    def _publish_clock(self):
+        period = 1.0 / self._clock_hz
+        while not self._stop.wait(period):
+            now = self.bag_time()
+            if now is None:
+                continue
+            msg = self._clock_msg()
+            msg.clock.sec, msg.clock.nanosec = divmod(now, 10**9)
+            try:
+                self._clock_publisher.publish(msg)
+            except Exception:  # noqa: BLE001 - shutting down
+                return
 
     def _play(self):
         if self._wait_subscribers:
@@ -115,6 +214,10 @@ class PlayerNode(Node):
                 continue
             if started is None:
                 started = time.monotonic()
+                with self._time_lock:
+                    self._anchor = (started, first)
+            with self._time_lock:
+                self._clock_limit = msg.timestamp
             due = started + (msg.timestamp - first) / 1e9 / self._rate
             if self._stop.wait(max(0.0, due - time.monotonic())):
                 return
@@ -125,8 +228,10 @@ class PlayerNode(Node):
         stop = getattr(self, '_stop', None)
         if stop is not None:
             stop.set()
-            if self._thread is not threading.current_thread():
-                self._thread.join(timeout=2.0)
+            for name in ('_thread', '_clock_thread'):
+                thread = getattr(self, name, None)
+                if thread is not None and thread is not threading.current_thread():
+                    thread.join(timeout=2.0)
         return super().destroy_node()
 
 

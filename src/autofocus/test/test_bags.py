@@ -142,6 +142,166 @@ def test_flushed_bag_survives_a_crash_and_repairs(tmp_path):
     assert sorted(p.name for p in crashed.iterdir()) == ['bag.mcap', 'metadata.yaml']
 
 
+F64 = 'std_msgs/msg/Float64'
+
+
+def _f64(value):
+    return serialize_message(Float64(data=float(value)))
+
+
+def _check_metadata_matches_the_files(bag):
+    """metadata.yaml is what rosbag2 writes for a multi-file bag, and true: every listed
+    file is finished, opens with the mcap reader, and has the listed counts and times."""
+    from mcap.reader import make_reader
+    info = yaml.safe_load((bag / 'metadata.yaml').read_text())['rosbag2_bagfile_information']
+    assert info['version'] == 9 and info['storage_identifier'] == 'mcap'
+    assert info['relative_file_paths'] == [f['path'] for f in info['files']]
+    total, topics, starts, ends = 0, {}, [], []
+    for entry in info['files']:
+        with open(bag / entry['path'], 'rb') as stream:
+            reader = make_reader(stream)
+            stats = reader.get_summary().statistics
+            read = sum(1 for _ in reader.iter_messages())
+        assert read == stats.message_count == entry['message_count']
+        if read:
+            assert entry['starting_time']['nanoseconds_since_epoch'] == stats.message_start_time
+            assert entry['duration']['nanoseconds'] == \
+                stats.message_end_time - stats.message_start_time
+            starts.append(stats.message_start_time)
+            ends.append(stats.message_end_time)
+        for channel_id, channel in reader.get_summary().channels.items():
+            topics[channel.topic] = topics.get(channel.topic, 0) + \
+                stats.channel_message_counts.get(channel_id, 0)
+        total += read
+    assert info['message_count'] == total
+    assert {t['topic_metadata']['name']: t['message_count']
+            for t in info['topics_with_message_count'] if t['message_count']} == \
+        {t: n for t, n in topics.items() if n}
+    if total:
+        assert info['starting_time']['nanoseconds_since_epoch'] == min(starts)
+        assert info['duration']['nanoseconds'] == max(ends) - min(starts)
+    return info
+
+
+def _rosbags_count(bag):
+    from rosbags.highlevel import AnyReader
+    from rosbags.rosbag2 import Reader
+    with Reader(bag) as reader:
+        count = sum(1 for _ in reader.messages())
+        assert count == reader.message_count
+    with AnyReader([bag]) as reader:
+        assert sum(1 for _ in reader.messages()) == count
+    return count
+
+
+def test_split_bag_lists_only_finished_files_and_survives_a_crash(tmp_path):
+    """What a killed split recorder leaves: every listed file complete, the open one not."""
+    writer = bags.BagWriter(tmp_path / 'bag', split_seconds=1.0, compress=True)
+    writer.add_topic('/a', F64, reliable=False)
+    assert writer.files == [] and not list((tmp_path / 'bag').glob('*.mcap'))
+    start = 1_000_000_000_000_000_000
+    for i in range(250):   # 2.5 s at 100 Hz of log time: two finished files, one open
+        writer.write('/a', start + i * 10_000_000, _f64(i))
+        if i == 120:
+            writer.add_topic('/b', F64)   # a topic that appears mid-file
+        if i >= 120:
+            writer.write('/b', start + i * 10_000_000 + 1, _f64(-i))
+    writer.flush()   # the open file's chunk is on disk; it stays unlisted
+    assert writer.files == ['bag_0.mcap', 'bag_1.mcap']
+    shutil.copytree(tmp_path / 'bag', tmp_path / 'crashed')   # what SIGKILL leaves
+    writer.close()
+
+    crashed = tmp_path / 'crashed'
+    assert bags.open_status(crashed) == ''
+    info = _check_metadata_matches_the_files(crashed)
+    assert info['message_count'] == 200 + 80 == _rosbags_count(crashed)
+    assert bags.unindexed_files(crashed) == [crashed / 'bag_2.mcap']
+    assert not bags.mcap_is_finished(crashed / 'bag_2.mcap')
+    # Our readers take the open file's complete chunks too.
+    assert bags.topics_of(crashed) == {'/a': F64, '/b': F64}
+    values = [bags.deserialize(m.data, F64).data for m in bags.read_messages(crashed, ['/a'])]
+    assert values == [float(i) for i in range(250)]
+    # Repair finishes the open file and lists it.
+    assert bags.repair(crashed) == 250 + 130
+    assert bags.unindexed_files(crashed) == []
+    info = _check_metadata_matches_the_files(crashed)
+    assert info['relative_file_paths'] == ['bag_0.mcap', 'bag_1.mcap', 'bag_2.mcap']
+    assert _rosbags_count(crashed) == 380
+    qos = {t['topic_metadata']['name']: t['topic_metadata']['offered_qos_profiles'][0]
+           for t in info['topics_with_message_count']}
+    assert (qos['/a']['reliability'], qos['/b']['reliability']) == ('best_effort', 'reliable')
+
+    # Closed properly: the last file is finished and listed as well.
+    info = _check_metadata_matches_the_files(tmp_path / 'bag')
+    assert info['relative_file_paths'] == ['bag_0.mcap', 'bag_1.mcap', 'bag_2.mcap']
+    assert _rosbags_count(tmp_path / 'bag') == 380 == writer.count('/a') + writer.count('/b')
+
+
+def test_merge_a_split_bag_into_one_file(tmp_path):
+    writer = bags.BagWriter(tmp_path / 'bag', split_seconds=1.0)
+    writer.add_topic('/a', F64, reliable=False, transient_local=True)
+    for i in range(45):
+        writer.write('/a', 10**18 + i * 100_000_000, _f64(i))
+    writer.flush()   # 4 finished files and an open one, as a kill leaves them
+    assert len(writer.files) == 4
+    assert bags.convert_main([str(tmp_path / 'bag'), '--merge', '-o',
+                              str(tmp_path / 'one')]) == 0
+    writer.close()
+    info = _check_metadata_matches_the_files(tmp_path / 'one')
+    assert info['relative_file_paths'] == ['one.mcap']
+    assert _rosbags_count(tmp_path / 'one') == 45
+    qos = info['topics_with_message_count'][0]['topic_metadata']['offered_qos_profiles'][0]
+    assert (qos['reliability'], qos['durability']) == ('best_effort', 'transient_local')
+
+
+def test_split_by_wall_time_at_flush_and_empty_bags(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(bags.time, 'monotonic', lambda: clock[0])
+    writer = bags.BagWriter(tmp_path / 'bag', split_seconds=1.0)
+    writer.add_topic('/a', F64)
+    writer.write('/a', 5, _f64(1))
+    writer.flush()
+    assert writer.files == []
+    clock[0] += 1.0   # idle for a second: the file is finished at the next flush
+    writer.flush()
+    assert writer.files == ['bag_0.mcap']
+    writer.flush()
+    writer.close()    # nothing since: no empty file
+    assert sorted(p.name for p in (tmp_path / 'bag').iterdir()) == ['bag_0.mcap',
+                                                                    'metadata.yaml']
+    with bags.BagWriter(tmp_path / 'empty', split_seconds=1.0) as empty:
+        empty.add_topic('/a', F64)
+    info = _check_metadata_matches_the_files(tmp_path / 'empty')
+    assert info['relative_file_paths'] == ['empty_0.mcap'] and info['message_count'] == 0
+    assert _rosbags_count(tmp_path / 'empty') == 0
+    assert [t['topic_metadata']['name'] for t in info['topics_with_message_count']] == ['/a']
+
+
+def test_sqlite3_bag_killed_mid_transaction_reads_what_was_committed(tmp_path):
+    """rosbags opens .db3 files immutable (no journal rollback): a transaction big enough
+    to spill pages into the file before its commit must still not show."""
+    writer = bags.BagWriter(tmp_path / 'bag', storage='sqlite3')
+    writer.add_topic('/a', 'std_msgs/msg/UInt8MultiArray')
+    from std_msgs.msg import UInt8MultiArray
+    rng = np.random.default_rng(0)
+
+    def blob():
+        return serialize_message(UInt8MultiArray(data=rng.integers(0, 255, 1000).tolist()))
+    for i in range(100):
+        writer.write('/a', 1_000 + i, blob())
+    writer.flush()
+    for i in range(20_000):   # ~20 MB uncommitted, ten times sqlite's page cache
+        writer.write('/a', 2_000 + i, blob())
+    assert (tmp_path / 'bag' / 'bag.db3-journal').exists()
+    shutil.copytree(tmp_path / 'bag', tmp_path / 'crashed')
+    writer.close()
+    from rosbags.rosbag2 import Reader
+    with Reader(tmp_path / 'crashed') as reader:
+        assert [t for _, t, _ in reader.messages()] == [1_000 + i for i in range(100)]
+        assert reader.message_count == 100
+    assert len(list(bags.read_messages(tmp_path / 'crashed'))) == 100
+
+
 def test_writer_refuses_an_existing_folder_and_unknown_storage(tmp_path):
     with pytest.raises(bags.BagError):
         bags.BagWriter(tmp_path / 'x', storage='rosbag1')

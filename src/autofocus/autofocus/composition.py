@@ -21,6 +21,11 @@ from autofocus.lens_simulator_node import LensSimulatorNode
 from autofocus.node_tools import run_nodes
 from autofocus.sharpness_node import SharpnessNode
 
+# The camera's reader thread and the executor share one GIL. At Python's default
+# 5 ms switch interval a frame waited up to 5 ms for the executor to get the GIL
+# while the reader decoded the next one.
+GIL_SWITCH_INTERVAL = 0.0005
+
 
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(
@@ -34,6 +39,7 @@ def parse_arguments(argv):
 def main(args=None):
     argv = sys.argv if args is None else args
     options = parse_arguments(argv)
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     # Per-node remapping: a global __node:= would rename both nodes.
     camera_class = LensSimulatorNode if options.simulate else CameraNode
     camera = functools.partial(camera_class, cli_args=['--ros-args', '-r', '__node:=camera'])

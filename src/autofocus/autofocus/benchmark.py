@@ -16,10 +16,13 @@ Each trial is one focus search against a simulated rig on a simulated clock:
 
 Trials form a grid of scenes (texture, low_texture, two_planes, flat) x noise levels x start
 positions x gear backlash (0 or ``BACKLASH`` units, with ``SearchConfig.backlash`` set to 1.5x
-the play when it is on), the lens's focus drawn at random per trial; every strategy sees the
-same trials. A second lens replays the real focus stack ``focus-sweep-fpd-xp005`` (best focus
-Z = -49 mm). Success: the lens ends within ``TOLERANCE`` of the true (global) peak and the
-search said success; on the flat scene, success is reporting failure (no false focus).
+the play when it is on): ``GRID`` = 96 cells, visited in turn, the lens's focus drawn at random
+per trial; every strategy sees the same trials. The default, ``DEFAULT_TRIALS`` = 13 passes
+over the grid, puts 208 trials in each scene x noise bucket, so the realistic-noise unimodal
+success rate rests on 208 trials. A second lens replays the real focus stack
+``focus-sweep-fpd-xp005`` (best focus Z = -49 mm). Success: the lens ends within
+``TOLERANCE`` of the true (global) peak and the search said success; on the flat scene,
+success is reporting failure (no false focus).
 """
 from __future__ import annotations
 
@@ -49,6 +52,8 @@ NOISE = {                              # name: LensConfig realism fields
     'high': dict(noise_sigma=3.0, photon_gain=8.0, flicker=0.03),
 }
 STARTS = (0.0, 300.0, 700.0, 1000.0)
+GRID = len(SCENES) * len(NOISE) * len(STARTS) * 2          # x backlash off / on
+DEFAULT_TRIALS = 13 * GRID                                 # 1248: 208 per scene x noise
 # 160x120 frames stand for a 2x-binned 320x240 camera: half the default 640x480 blur in px.
 BLUR_PER_UNIT = 0.025
 DOWNSAMPLE = 2                        # as the sharpness node's configured default
@@ -177,6 +182,16 @@ def _measure(roi=measures.DEFAULT_ROI, downsample=DOWNSAMPLE, name=measures.DEFA
     return measure
 
 
+def grid_cell(index):
+    """(scene, noise, start, backlash) of simulated trial ``index``: the grid's cells in turn,
+    scenes fastest, then noise levels, starts and backlash off / on (``GRID`` cells)."""
+    scene = SCENES[index % len(SCENES)]
+    noise = list(NOISE)[(index // len(SCENES)) % len(NOISE)]
+    start = STARTS[(index // (len(SCENES) * len(NOISE))) % len(STARTS)]
+    play = BACKLASH * ((index // (len(SCENES) * len(NOISE) * len(STARTS))) % 2)
+    return scene, noise, start, play
+
+
 def sim_trials(names, count, seed, width=160, height=120):
     """Run ``count`` grid trials per strategy on the simulated lens; list of TrialResult."""
     lenses = _SimLens(width, height, seed)
@@ -184,10 +199,7 @@ def sim_trials(names, count, seed, width=160, height=120):
     rig = Rig()
     results = []
     for index in range(count):
-        scene = SCENES[index % len(SCENES)]
-        noise = list(NOISE)[(index // len(SCENES)) % len(NOISE)]
-        start = STARTS[(index // (len(SCENES) * len(NOISE))) % len(STARTS)]
-        play = BACKLASH * ((index // (len(SCENES) * len(NOISE) * len(STARTS))) % 2)
+        scene, noise, start, play = grid_cell(index)
         rng = np.random.default_rng([seed, index])
         focus = float(rng.uniform(150.0, 600.0 if scene == 'two_planes' else 850.0))
         sim = lenses.get(scene, noise, focus)
@@ -368,8 +380,9 @@ def plot_examples(path, names, seed, width=160, height=120):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--trials', type=int, default=240,
-                        help='simulated trials per strategy (default 240)')
+    parser.add_argument('--trials', type=int, default=DEFAULT_TRIALS,
+                        help=f'simulated trials per strategy (default {DEFAULT_TRIALS}: '
+                             f'{DEFAULT_TRIALS // GRID} passes over the {GRID}-cell grid)')
     parser.add_argument('--stack-trials', type=int, default=40,
                         help='real-stack trials per strategy (default 40)')
     parser.add_argument('--seed', type=int, default=1)

@@ -60,3 +60,13 @@ def test_closed_loop_clock_counts_move_settle_and_latency():
     benchmark.run_closed_loop(search, render, lambda frame: 1.0, lens_sim.Gear(0.0), rig,
                               0.0, 1000.0)
     assert exposures[0][0] < exposures[0][1] < 100.0
+
+
+def test_default_trials_fill_every_grid_cell_and_the_realistic_unimodal_bucket():
+    cells = [benchmark.grid_cell(index) for index in range(benchmark.DEFAULT_TRIALS)]
+    counts = {cell: cells.count(cell) for cell in set(cells)}
+    assert len(counts) == benchmark.GRID                     # every cell...
+    assert len(set(counts.values())) == 1                    # ...equally often
+    realistic_unimodal = sum(scene in benchmark.UNIMODAL and noise == 'realistic'
+                             for scene, noise, _, _ in cells)
+    assert realistic_unimodal >= 200

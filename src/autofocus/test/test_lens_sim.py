@@ -132,7 +132,8 @@ def test_flat_scene_is_a_flat_curve():
     assert strategies.peak_contrast(curve) < 0.05
     outcome, moves = focus_loop(sim, 'coarse_fine', SearchConfig(), 0.0)
     assert not outcome.success and outcome.error == FLAT_CURVE
-    assert moves == 11                                        # the coarse scan, nothing more
+    # The coarse scan and its finer look (halfway to the best sample's neighbours), no more.
+    assert 11 <= moves <= 13
 
 
 @pytest.mark.parametrize('strategy', ['sweep', 'hill_climb'])

@@ -451,7 +451,126 @@ def test_baselines_run_to_an_outcome(name):
 
 @pytest.mark.parametrize('changes, field', [
     ({'backlash': -1.0}, 'backlash'), ({'golden_tolerance': -1.0}, 'golden_tolerance'),
-    ({'bimodal_ratio': 0.0}, 'bimodal_ratio'), ({'backlash': float('nan')}, 'backlash')])
+    ({'bimodal_ratio': 0.0}, 'bimodal_ratio'), ({'backlash': float('nan')}, 'backlash'),
+    ({'fine_span': -1.0}, 'fine_span'), ({'fine_span': float('inf')}, 'fine_span'),
+    ({'fine_span': 1e5}, 'fine_step')])
 def test_new_config_fields_are_validated(changes, field):
     with pytest.raises(ValueError, match=field):
         make_search('golden', SearchConfig(**changes))
+
+
+# -- coarse_fine: Gaussian coarse estimate, a finer look at weak peaks, adaptive fine scan --------
+
+def test_gaussian_peak_is_exact_for_a_gaussian_where_a_parabola_is_not():
+    curve = gaussian(437.0, 60.0, 0.1)
+    coarse = [(float(x), curve(x)) for x in range(0, 1001, 100)]
+    assert strategies.gaussian_peak(coarse) == pytest.approx(437.0, abs=0.01)
+    assert abs(refine_peak(coarse) - 437.0) > 5.0          # biased towards the sample at 400
+    # Best sample at an end: no extrapolation.
+    assert strategies.gaussian_peak([(0.0, 3.0), (100.0, 2.0), (200.0, 1.0)]) == 0.0
+    # A neighbour at the floor has no logarithm: the raw parabola, towards the higher side.
+    estimate = strategies.gaussian_peak([(0.0, 0.0), (100.0, 0.0), (200.0, 1.0), (300.0, 0.5),
+                                         (400.0, 0.0)])
+    assert 200.0 < estimate < 300.0
+    with pytest.raises(ValueError):
+        strategies.gaussian_peak([])
+
+
+def test_peak_fit_error_matches_the_scatter_of_the_vertex():
+    def curve(x):
+        return 1.0 - ((x - 437.0) / 100.0) ** 2
+
+    def vertices(positions, sigma, count=400):
+        rng = np.random.default_rng(4)
+        found, errors = [], []
+        for _ in range(count):
+            samples = [(x, curve(x) + sigma * rng.standard_normal()) for x in positions]
+            fit = strategies.peak_fit(samples, noise=sigma)
+            found.append(fit.position)
+            errors.append(fit.error)
+        return np.std(found), np.median(errors)
+
+    narrow = np.arange(407.0, 468.0, 10.0)
+    scatter, error = vertices(narrow, 0.01)
+    assert error == pytest.approx(scatter, rel=0.25)
+    # Twice the noise, twice the error; more samples over a wider top, less.
+    assert vertices(narrow, 0.02)[1] == pytest.approx(2 * error, rel=0.2)
+    assert vertices(np.arange(357.0, 518.0, 10.0), 0.01)[1] < 0.5 * error
+    # No fit, no error bound: best at an end, or a curve that is not concave.
+    assert strategies.peak_fit([(0.0, 2.0), (10.0, 1.0), (20.0, 0.5)]).error == math.inf
+    assert strategies.peak_fit([(0.0, 1.0), (10.0, 1.0), (20.0, 1.0)]).error == math.inf
+    # max_gap: distant samples on one side of a dense top are left out of the fit.
+    dense = [(x, curve(x)) for x in np.arange(417.0, 458.0, 10.0)]
+    lopsided = dense + [(600.0, curve(540.0))]
+    assert strategies.peak_fit(lopsided, max_gap=15.0).fitted == tuple(dense)
+    assert strategies.peak_fit(lopsided, max_gap=15.0).position == pytest.approx(437.0)
+
+
+def test_bends_measure_the_noise_where_the_curve_is_straight():
+    rng = np.random.default_rng(2)
+    xs = np.sort(rng.uniform(0.0, 1000.0, 300))
+    line = [(x, 5.0 + 0.3 * x + 2.0 * rng.standard_normal()) for x in xs]
+    assert strategies._noise(strategies._bends(line)) == pytest.approx(2.0, rel=0.2)
+    # A few sharp bends (a peak) do not move the median.
+    spiked = [(x, y + (500.0 if 10 <= i < 20 else 0.0)) for i, (x, y) in enumerate(line)]
+    assert strategies._noise(strategies._bends(spiked)) == pytest.approx(2.0, rel=0.25)
+    tip = [(0.0, 0.0), (10.0, 10.0), (20.0, 0.0)]
+    assert strategies._bends(tip) == [pytest.approx(10.0 / math.sqrt(1.5))]
+    assert strategies._bends(tip, skip=10.0) == [] and strategies._bends(tip, max_span=15.0) == []
+    assert strategies._noise([]) == 0.0
+
+
+@pytest.mark.parametrize('name', ['coarse_fine', 'golden'])
+def test_weak_peak_between_coarse_samples_is_found_not_reported_flat(name):
+    # Low texture: the peak stands 1.0 over a floor of 1.0, midway between two coarse
+    # samples, which see only a quarter of it: the coarse scan alone is "flat".
+    curve = gaussian(450.0, 30.0, 1.0)
+    coarse = [curve(x) for x in range(0, 1001, 100)]
+    assert strategies.peak_contrast(coarse) < SearchConfig().min_peak_contrast
+    for seed in range(20):
+        lens = Lens(curve, 0.01, seed=seed, start=0.0)
+        outcome = run(make_search(name, SearchConfig(), 0.0), lens)
+        assert outcome.success, outcome.message
+        assert abs(outcome.position - 450.0) <= SearchConfig().fine_step
+        # The finer look: two more coarse-phase frames, halfway to the best sample's (400
+        # or 500) neighbours: one of them on the peak.
+        coarse_moves = [m.target for m in lens.moves if m.phase == 'coarse']
+        assert len(coarse_moves) == 13 and 450.0 in coarse_moves
+    # The same floor without the peak stays flat, after the same two frames and no more.
+    lens = Lens(lambda x: 1.0, 0.01, seed=1, start=0.0)
+    outcome = run(make_search(name, SearchConfig(), 0.0), lens)
+    assert outcome.error == FLAT_CURVE
+    assert len(lens.moves) == 13 and {m.phase for m in lens.moves} == {'coarse'}
+
+
+def test_coarse_fine_on_a_noiseless_unimodal_curve_takes_at_most_25_frames():
+    widths = {'gaussian': (25.0, 60.0), 'lorentzian': (20.0, 60.0)}
+    plain = []
+    for curve, peak, _, _ in curve_cases(40, seed=8, widths=widths):
+        for start in (0.0, 1000.0, 480.0):
+            for backlash in (0.0, 15.0):
+                lens = Lens(curve, 0.0, start=start)
+                outcome = run(make_search('coarse_fine', SearchConfig(backlash=backlash), start),
+                              lens)
+                assert outcome.success and abs(outcome.position - peak) <= 1.0
+                assert len(lens.moves) <= 25            # a quarter of a fine-step sweep (101)
+                if not backlash:
+                    plain.append(len(lens.moves))
+    # 11 coarse + 5 fine + final, give or take a step where the coarse estimate was off.
+    assert np.median(plain) <= 17
+
+
+def test_coarse_fine_samples_a_weak_noisy_peak_until_it_is_sure():
+    frames = {}
+    for noise in (0.0, 0.03):
+        frames[noise] = []
+        for seed in range(40):
+            peak = 437.0 + 3.3 * seed
+            lens = Lens(gaussian(peak, 40.0, 1.5), noise, seed=seed, start=0.0)
+            outcome = run(make_search('coarse_fine', SearchConfig(), 0.0), lens)
+            assert outcome.success and abs(outcome.position - peak) <= SearchConfig().fine_step
+            frames[noise].append(len(lens.moves))
+    # A peak 1.0 over a floor of 1.5 with 3% noise: more fine frames than the clean one,
+    # within the budget (11 coarse + 5 fine + 20 more + final).
+    assert np.median(frames[0.03]) > np.median(frames[0.0]) + 2
+    assert max(frames[0.0]) <= 20 and max(frames[0.03]) <= 37

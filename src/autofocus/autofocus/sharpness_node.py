@@ -18,6 +18,7 @@ from autofocus_interfaces.msg import FocusMetrics
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Float64
 
@@ -56,6 +57,11 @@ class SharpnessNode(Node):
                             "'raw': sensor_msgs/Image on camera/image_raw; 'compressed': "
                             'JPEG on camera/image_raw/compressed (a camera on Wi-Fi)',
                             choices=list(TRANSPORTS), read_only=True)
+        queue_depth = declare(
+            self, 'image_queue_depth', 1,
+            'Images waiting to be measured: 1 = always the newest frame (a live camera; '
+            'latency cannot grow); more, to measure every frame of a bursty source such as '
+            'a bag replay', low=1, high=100, read_only=True)
         declare(self, 'jpeg_reduced_decode', True,
                 'With compressed transport, let libjpeg decode at 1/2, 1/4 or 1/8 of the size '
                 'when downsample is a multiple of it: several times cheaper, and the '
@@ -71,13 +77,15 @@ class SharpnessNode(Node):
         self._sharpness_pub = self.create_publisher(Float64, 'sharpness', 10)
         self._metrics_pub = self.create_publisher(FocusMetrics, 'sharpness/metrics', 10)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        image_qos = QoSProfile(depth=queue_depth, reliability=IMAGE_QOS.reliability,
+                               durability=IMAGE_QOS.durability, history=IMAGE_QOS.history)
         if transport == 'compressed':
             self._image_topic_name = 'camera/image_raw/compressed'
             self.create_subscription(CompressedImage, self._image_topic_name,
-                                     self._on_compressed, IMAGE_QOS)
+                                     self._on_compressed, image_qos)
         else:
             self._image_topic_name = 'camera/image_raw'
-            self.create_subscription(Image, self._image_topic_name, self._on_image, IMAGE_QOS)
+            self.create_subscription(Image, self._image_topic_name, self._on_image, image_qos)
         self.create_timer(self._settings['diagnostics_period'], self._publish_diagnostics)
 
     @staticmethod

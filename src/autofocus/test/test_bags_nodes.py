@@ -19,7 +19,9 @@ from autofocus.player_node import replay_qos
 SWEEP_BAG = pathlib.Path(__file__).parent / 'data' / 'focus-sweep-xp005' / 'sweep'
 # Same image, same process, 200 calls: values differ in the 10th digit (cv2 reductions).
 NOT_BIT_REPRODUCIBLE = {'tenengrad_variance'}
-SHARPNESS = {'downsample': 2, 'diagnostics_period': 0.5}
+# A replay comes in bursts when the machine is loaded; a queue lets the node measure
+# every frame instead of only the newest (its live default, depth 1).
+SHARPNESS = {'downsample': 2, 'diagnostics_period': 0.5, 'image_queue_depth': 10}
 SWEEP_START = 1_699_999_999_950_000_000   # first and last log time of the sweep bag
 SWEEP_END = 1_700_000_013_000_000_000
 LAST_STATE = SWEEP_END - 50_000_000       # its last /focus_motor/state

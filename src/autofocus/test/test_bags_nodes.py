@@ -153,7 +153,9 @@ def test_record_a_simulated_run_then_replay_it_gives_the_same_metrics(ros, node_
     # recording: a loaded machine may drop one (none seen here in 20 runs).
     replay_duration = received[-1] - received[0]
     assert len(received) >= len(images) - 2, (len(received), len(images))
-    assert abs(replay_duration - recorded_duration) < 0.3, (replay_duration, recorded_duration)
+    # 0.3 s or 15 %: a fully loaded 2-core CI machine delayed a 4.8 s replay by 0.56 s.
+    assert abs(replay_duration - recorded_duration) < max(0.3, 0.15 * recorded_duration), \
+        (replay_duration, recorded_duration)
 
 
 RATE_HZ = 100.0
@@ -340,7 +342,9 @@ def test_player_publishes_the_bag_time_on_clock(ros, node_process):
     values = [v for _, v in clock]
     print(f'/clock: {len(values)} messages, {(values[-1] - values[0]) / 1e9:.2f} s of bag '
           f'time in {clock[-1][0] - clock[0][0]:.2f} s')
-    assert len(values) > 100, (len(values), player.log())
+    # 50 Hz for 3.3 s is ~165; a loaded CI machine delivered 81, so ask for a steady
+    # clock (> 40), not the full rate.
+    assert len(values) > 40, (len(values), player.log())
     assert all(SWEEP_START <= v <= SWEEP_END for v in values)
     assert all(b >= a for a, b in zip(values, values[1:]))   # never back (no loop)
     assert values[-1] - values[0] > 12e9 and values[-1] == LAST_STATE

@@ -209,6 +209,15 @@ def refine_peak(samples: Sequence[Sample], tolerance: float = 1e-9) -> float:
     return peak_fit(samples, tolerance).position
 
 
+def _best_point(samples, tolerance, caller):
+    """(points with duplicates merged, their values, index of the best); ValueError if none."""
+    points = _merge_duplicates(samples, tolerance)
+    if not points:
+        raise ValueError(f'{caller} needs at least one sample')
+    values = [v for _, v in points]
+    return points, values, max(range(len(points)), key=values.__getitem__)
+
+
 @dataclass(frozen=True)
 class PeakFit:
     """What :func:`peak_fit` found.
@@ -241,11 +250,7 @@ def peak_fit(samples: Sequence[Sample], tolerance: float = 1e-9, noise: float = 
     are always in): a few distant coarse samples on one side of a densely sampled top
     would pull a parabola towards them.
     """
-    points = _merge_duplicates(samples, tolerance)
-    if not points:
-        raise ValueError('refine_peak needs at least one sample')
-    values = [v for _, v in points]
-    best = max(range(len(points)), key=values.__getitem__)
+    points, values, best = _best_point(samples, tolerance, 'refine_peak')
     x_best = points[best][0]
     if best == 0 or best == len(points) - 1:
         around = tuple(points[max(best - 1, 0):best + 2])
@@ -319,11 +324,7 @@ def gaussian_peak(samples: Sequence[Sample], tolerance: float = 1e-9) -> float:
     neighbour is at the floor (no logarithm) the raw-value parabola is used; if the fit is
     not concave, ``x_i``.
     """
-    points = _merge_duplicates(samples, tolerance)
-    if not points:
-        raise ValueError('gaussian_peak needs at least one sample')
-    values = [v for _, v in points]
-    best = max(range(len(points)), key=values.__getitem__)
+    points, values, best = _best_point(samples, tolerance, 'gaussian_peak')
     x_best = points[best][0]
     if best == 0 or best == len(points) - 1:
         return x_best

@@ -53,10 +53,6 @@ class ImagePublisher:
         self._info_pub = node.create_publisher(CameraInfo, '~/camera_info',
                                                qos_profile_sensor_data)
 
-    @property
-    def frames_published(self) -> int:
-        return self.published[0]
-
     def publish(self, frame, stamp):
         header = Header(stamp=stamp, frame_id=self.frame_id)
         if self._image_pub.get_subscription_count():

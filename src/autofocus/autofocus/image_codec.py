@@ -152,15 +152,17 @@ def jpeg_reduction(downsample: int) -> int:
     return next((r for r in (8, 4, 2) if downsample % r == 0), 1)
 
 
-def gray_roi(msg, roi):
-    """The grey ROI of a sensor_msgs/Image: (grey uint8/float32 view, ROI in pixels).
+def gray_roi(msg, roi, downsample: int):
+    """The grey ROI of a sensor_msgs/Image, shaped like :func:`compressed_gray_roi`'s result:
+    (grey uint8/float32 ROI, ROI in pixels, (width, height), downsample still to apply).
 
     Only the ROI is converted to grey: the rest of the frame is never read.
     Raises MalformedImage, or ValueError when the ROI does not fit the frame.
     """
     pixels = image_array(msg)
     x, y, w, h = measures.roi_pixels(msg.width, msg.height, roi)
-    return to_gray(pixels[y:y + h, x:x + w], msg.encoding), (x, y, w, h)
+    return (to_gray(pixels[y:y + h, x:x + w], msg.encoding), (x, y, w, h),
+            (msg.width, msg.height), downsample)
 
 
 def compressed_gray_roi(msg, roi, downsample: int, reduced_decode: bool = True):

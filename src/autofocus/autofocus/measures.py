@@ -415,6 +415,15 @@ def prepare(gray: np.ndarray, roi_px: tuple[int, int, int, int],
     return cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_AREA)
 
 
+def evaluate(gray_roi: np.ndarray, names: Sequence[str], downsample: int = 1) -> list[float]:
+    """Downsample a grey ROI already cut out and evaluate each named measure, in order.
+
+    The sharpness node's work per frame (names must be keys of :data:`MEASURES`).
+    """
+    region = prepare(gray_roi, (0, 0, gray_roi.shape[1], gray_roi.shape[0]), downsample)
+    return [MEASURES[name](region) for name in names]
+
+
 def compute(gray: np.ndarray, names: Sequence[str], roi=DEFAULT_ROI,
             downsample: int = 1) -> dict[str, float]:
     """Crop to ``roi`` (normalised), downsample, and evaluate each named measure or feature.

@@ -95,19 +95,16 @@ def seconds_per_call(function, min_seconds: float = 0.2, min_calls: int = 5) -> 
     return statistics.median(samples)
 
 
-def node_path(msg, names, roi=measures.DEFAULT_ROI, downsample=NODE_DOWNSAMPLE):
-    """What the sharpness node does with a raw image, without the middleware."""
-    gray, _ = image_codec.gray_roi(msg, roi)
-    region = measures.prepare(gray, (0, 0, gray.shape[1], gray.shape[0]), downsample)
-    return [measures.MEASURES[name](region) for name in names]
+def node_path(msg, names, roi=measures.DEFAULT_ROI, downsample=NODE_DOWNSAMPLE,
+              decode=image_codec.gray_roi):
+    """What the sharpness node does with an image (decode: gray_roi for raw,
+    compressed_gray_roi for JPEG), without the middleware."""
+    gray, _, _, left = decode(msg, roi, downsample)
+    return measures.evaluate(gray, names, left)
 
 
-def compressed_path(msg, names, roi=measures.DEFAULT_ROI, downsample=NODE_DOWNSAMPLE,
-                    reduced=True):
-    """What the sharpness node does with a JPEG image, without the middleware."""
-    gray, _, _, left = image_codec.compressed_gray_roi(msg, roi, downsample, reduced)
-    region = measures.prepare(gray, (0, 0, gray.shape[1], gray.shape[0]), left)
-    return [measures.MEASURES[name](region) for name in names]
+def _jpeg_full_decode(msg, roi, downsample):
+    return image_codec.compressed_gray_roi(msg, roi, downsample, reduced_decode=False)
 
 
 def configured_measures() -> list:
@@ -159,11 +156,12 @@ def measure_costs(sizes, min_seconds: float) -> list:
             lambda: image_codec.fill_compressed_msg(CompressedImage(), frame, JPEG_QUALITY),
             min_seconds), kib_per_frame=kib)
         row('sharpness: JPEG decode + laplacian_variance', f'roi /{NODE_DOWNSAMPLE}',
-            seconds_per_call(lambda: compressed_path(jpeg, ['laplacian_variance'],
-                                                     reduced=False), min_seconds),
+            seconds_per_call(lambda: node_path(jpeg, ['laplacian_variance'],
+                                               decode=_jpeg_full_decode), min_seconds),
             kib_per_frame=kib)
         row('sharpness: JPEG 1/2-size decode + laplacian_variance', f'roi /{NODE_DOWNSAMPLE}',
-            seconds_per_call(lambda: compressed_path(jpeg, ['laplacian_variance']),
+            seconds_per_call(lambda: node_path(jpeg, ['laplacian_variance'],
+                                               decode=image_codec.compressed_gray_roi),
                              min_seconds), kib_per_frame=kib)
         rows[-1]['raw_kib_per_frame'] = frame.nbytes / 1024
     return rows
@@ -288,7 +286,7 @@ def window_figures(metrics, camera, start_ns=None, end_ns=None) -> dict:
         return {}
     first, last = window[0], window[-1]
     published = last[1] - first[1]
-    latencies = [(published - stamp) / 1e6 for stamp, published in metrics
+    latencies = [(sent - stamp) / 1e6 for stamp, sent in metrics
                  if first[2] < stamp <= last[2]]
     seconds = (last[0] - first[0]) / 1e9
     return {'published': published, 'delivered_pct': 100.0 * len(latencies) / max(published, 1),

@@ -123,8 +123,8 @@ class SharpnessNode(Node):
         return {name: p.value for name, p in self.get_parameters_by_prefix('').items()}
 
     def _on_image(self, msg):
-        self._measure_frame(msg, lambda settings: (
-            *gray_roi(msg, settings['roi']), (msg.width, msg.height), settings['downsample']))
+        self._measure_frame(msg, lambda settings: gray_roi(
+            msg, settings['roi'], settings['downsample']))
 
     def _on_compressed(self, msg):
         self._measure_frame(msg, lambda settings: compressed_gray_roi(
@@ -136,8 +136,7 @@ class SharpnessNode(Node):
         started = time.perf_counter()
         try:
             gray, roi_px, image_size, downsample = decode(settings)
-            region = measures.prepare(gray, (0, 0, gray.shape[1], gray.shape[0]), downsample)
-            values = [measures.MEASURES[name](region) for name in settings['measures']]
+            values = measures.evaluate(gray, settings['measures'], downsample)
         except MalformedImage as error:
             self._drop(f'dropped a malformed image on {self._image_topic()}: {error}')
             return

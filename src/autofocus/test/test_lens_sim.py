@@ -14,6 +14,14 @@ def sharpness(frame, name=measures.DEFAULT_MEASURE):
     return measures.compute(gray, [name])[name]
 
 
+def assert_single_peak_at(positions, curve, focus):
+    """The curve's maximum is at focus, and it rises strictly up to it and falls after it."""
+    peak = int(np.argmax(curve))
+    assert positions[peak] == focus, (positions[peak], focus)
+    assert all(a < b for a, b in zip(curve[:peak], curve[1:peak + 1])), curve
+    assert all(a > b for a, b in zip(curve[peak:], curve[peak + 1:])), curve
+
+
 def focus_loop(sim, strategy, config, start, measure=measures.DEFAULT_MEASURE):
     """Drive a search against the simulator the way the focus server does: move, render a
     frame at the reached position, measure, observe. Returns (outcome, moves)."""
@@ -85,10 +93,7 @@ def test_sharpness_peaks_at_focus_and_falls_on_both_sides():
     sim = LensSimulator(LensConfig(noise_sigma=0.0, focus_position=430.0))
     positions = np.arange(130.0, 731.0, 20.0)
     curve = [sharpness(sim.render(p)) for p in positions]
-    peak = int(np.argmax(curve))
-    assert positions[peak] == 430.0
-    assert all(a < b for a, b in zip(curve[:peak], curve[1:peak + 1]))
-    assert all(a > b for a, b in zip(curve[peak:], curve[peak + 1:]))
+    assert_single_peak_at(positions, curve, 430.0)
 
 
 def test_image_changes_smoothly_between_cached_radii():
@@ -105,10 +110,7 @@ def test_image_changes_smoothly_between_cached_radii():
 def test_noisy_curve_peaks_at_focus_above_the_noise_floor(default_sim):
     near = np.arange(400.0, 601.0, 10.0)
     curve = [sharpness(default_sim.render(p)) for p in near]
-    peak = int(np.argmax(curve))
-    assert near[peak] == 500.0
-    assert all(a < b for a, b in zip(curve[:peak], curve[1:peak + 1]))
-    assert all(a > b for a, b in zip(curve[peak:], curve[peak + 1:]))
+    assert_single_peak_at(near, curve, 500.0)
     far = [sharpness(default_sim.render(p)) for p in (0.0, 250.0, 750.0, 1000.0)]
     # Far out only noise is left: Laplacian gain 20 x sigma^2 = 80 for sigma = 2.
     assert max(far) < 0.2 * max(curve)

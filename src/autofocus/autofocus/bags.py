@@ -942,6 +942,8 @@ def frames_to_bag(frames, out, *, fps: float = 10.0, start_ns: int = 1_700_000_0
 def read_image_file(path) -> np.ndarray | str:
     """The image as a uint8 bgr or grey array, or the reason it cannot be read."""
     import cv2
+
+    from autofocus.image_codec import jpeg_truncated
     path = pathlib.Path(path)
     try:
         data = np.fromfile(path, np.uint8)
@@ -949,7 +951,7 @@ def read_image_file(path) -> np.ndarray | str:
         return f'cannot read: {error.strerror}'
     if data.size == 0:
         return 'empty file'
-    if data[:2].tobytes() == b'\xff\xd8' and not _jpeg_complete(data):
+    if jpeg_truncated(data):
         return 'truncated JPEG (no end-of-image marker)'
     frame = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if frame is None:
@@ -959,11 +961,6 @@ def read_image_file(path) -> np.ndarray | str:
     if frame.ndim == 3 and frame.shape[2] == 4:
         frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
     return frame
-
-
-def _jpeg_complete(data: np.ndarray) -> bool:
-    tail = data[-64:].tobytes().rstrip(b'\x00')
-    return b'\xff\xd9' in tail
 
 
 def image_files_frames(files, positions=None, pattern=DEFAULT_POSITION_PATTERN, scale=1.0,

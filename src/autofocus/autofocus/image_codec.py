@@ -108,6 +108,19 @@ def fill_image_msg(msg, frame: np.ndarray, encoding: str = 'bgr8'):
 COMPRESSED_FORMATS = ('jpeg', 'jpg', 'png')
 
 
+def jpeg_truncated(data) -> bool:
+    """Whether bytes that start as a JPEG lack its end-of-image marker (FF D9) at the end.
+
+    libjpeg decodes a cut-off JPEG with the missing rows filled grey and only a
+    warning, so its sharpness would be wrong. The marker is looked for in the last
+    64 bytes, zero padding stripped: some writers pad or append a few bytes after it,
+    and inside the compressed data FF is always followed by 00, so it cannot appear
+    there by chance.
+    """
+    return bytes(data[:2]) == b'\xff\xd8' and \
+        b'\xff\xd9' not in bytes(data[-64:]).rstrip(b'\x00')
+
+
 def fill_compressed_msg(msg, frame: np.ndarray, quality: int = 80, encoding: str = 'bgr8'):
     """Fill a sensor_msgs/CompressedImage with the JPEG of a uint8 frame; header left alone."""
     ok, encoded = cv2.imencode('.jpg', frame, (cv2.IMWRITE_JPEG_QUALITY, int(quality)))
@@ -132,10 +145,7 @@ def compressed_gray(msg, reduce: int = 1) -> np.ndarray:
                              f"(supported: {', '.join(COMPRESSED_FORMATS)})")
     if len(msg.data) == 0:
         raise MalformedImage('empty compressed image')
-    # libjpeg decodes a cut-off JPEG with the missing rows filled grey and only
-    # a warning: its sharpness would be wrong, so a JPEG must end with EOI.
-    if bytes(msg.data[:2]) == b'\xff\xd8' and \
-            not bytes(msg.data[-16:]).rstrip(b'\x00').endswith(b'\xff\xd9'):
+    if jpeg_truncated(msg.data):
         raise MalformedImage(f'truncated JPEG: {len(msg.data)} bytes without an end-of-image '
                              'marker (a frame cut off in transit or by the camera)')
     flags = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2,

@@ -296,9 +296,10 @@ def window_figures(metrics, camera, start_ns=None, end_ns=None) -> dict:
             'cpu_ms_per_frame': 1e3 * (last[3] - first[3]) / max(published, 1)}
 
 
-def run_nodes(layout: str, size: str, rate: float, seconds: float, work: pathlib.Path,
-              probe: Probe, transport: str = 'raw', long_run=False) -> dict:
-    """Camera (video file) -> sharpness, as two processes or composed; figures of a window."""
+def run_pipeline(layout: str, size: str, rate: float, seconds: float, work: pathlib.Path,
+                 probe: Probe, transport: str = 'raw', long_run=False) -> dict:
+    """Camera (video file) -> sharpness, layout 'two processes' or 'composed'; figures of a
+    window."""
     import yaml
     width, height = SIZES[size]
     video = work / f'{size}.avi'
@@ -527,9 +528,8 @@ def main(argv=None) -> int:
             if args.long_run:
                 layout = recommended_layout(dds)
                 print(f'long run: 1080p30, {layout}, {args.long_run:g} s ...', flush=True)
-                long_result = run_nodes('composed' if layout == 'composed' else 'nodes',
-                                        '1920x1080', 30.0, args.long_run, work, probe,
-                                        long_run=True)
+                long_result = run_pipeline(layout, '1920x1080', 30.0, args.long_run, work,
+                                           probe, long_run=True)
         finally:
             probe.close()
 
@@ -568,8 +568,7 @@ def dds_runs(size, rate, seconds, work, probe, measures_ms) -> list:
     rows = []
     for layout, transport in runs:
         print(f'DDS {size} {label}: {layout} {transport} ...', flush=True)
-        figures = run_nodes('composed' if layout == 'composed' else 'nodes', size, rate,
-                            seconds, work, probe, transport)
+        figures = run_pipeline(layout, size, rate, seconds, work, probe, transport)
         rows.append({'size': size, 'rate': label, 'layout': layout, 'transport': transport,
                      **figures})
     bare_rate = rate if rate < MAX_RATE else round(rows[0].get('rate_hz', 60.0))

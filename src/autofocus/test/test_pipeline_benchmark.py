@@ -53,7 +53,8 @@ def test_costs_are_ratios_to_the_floor_and_the_naive_idiom():
 def test_camera_to_sharpness_and_the_bare_pair_really_run(tmp_path):
     probe = bench.Probe()
     try:
-        nodes = bench.run_nodes('nodes', '640x480', 30.0, 2.5, pathlib.Path(tmp_path), probe)
+        nodes = bench.run_pipeline('two processes', '640x480', 30.0, 2.5, pathlib.Path(tmp_path),
+                                   probe)
     finally:
         probe.close()
     assert nodes['published'] >= 30

@@ -6,4 +6,4 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck disable=SC1091
 source "$repo/scripts/env.sh"
 cd "$repo"
-exec python -m autofocus.benchmark "$@"
+exec python -m autofocus.tools.benchmark "$@"

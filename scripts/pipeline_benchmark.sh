@@ -7,4 +7,4 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck disable=SC1091
 source "$repo/scripts/env.sh"
 cd "$repo"
-exec python -m autofocus.pipeline_benchmark "$@"
+exec python -m autofocus.tools.pipeline_benchmark "$@"

@@ -5,7 +5,7 @@ and the motor driver unless it runs elsewhere.
     ros2 launch autofocus bringup.launch.py use_sim:=false camera_source:=/dev/video2
     ros2 launch autofocus bringup.launch.py launch_motor:=false   # motor on the Pi
 
-The nodes come from autofocus.graph, which the pip-only launcher
+The nodes come from autofocus.tools.graph, which the pip-only launcher
 (`ros2 run autofocus bringup`) reads too, so both start the same graph. The
 plan needs the argument values (use_sim:=auto looks for the camera), hence
 the OpaqueFunction.
@@ -16,7 +16,7 @@ from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, PushROSNamespace
 
-from autofocus.graph import LAUNCH_ARGUMENTS, plan, resolve_arguments
+from autofocus.tools.graph import LAUNCH_ARGUMENTS, plan, resolve_arguments
 
 
 def _nodes(context):

@@ -4,7 +4,7 @@ import time
 import numpy as np
 from sensor_msgs.msg import Image
 
-from autofocus.image_codec import fill_image_msg
+from autofocus.io.image_codec import fill_image_msg
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02):

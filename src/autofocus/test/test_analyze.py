@@ -6,7 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from autofocus import analyze, bags
+from autofocus.tools import analyze
+
+from autofocus.io import bags
 
 SWEEP_BAG = pathlib.Path(__file__).parent / 'data' / 'focus-sweep-xp005' / 'sweep'
 

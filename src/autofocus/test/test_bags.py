@@ -13,8 +13,8 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float64
 
-from autofocus import bags
-from autofocus.image_codec import fill_image_msg
+from autofocus.io import bags
+from autofocus.io.image_codec import fill_image_msg
 
 SWEEP_BAG = pathlib.Path(__file__).parent / 'data' / 'focus-sweep-xp005' / 'sweep'
 TYPES = {'/camera/image_raw': (Image, 'sensor_msgs/msg/Image'),
@@ -256,7 +256,7 @@ def test_merge_a_split_bag_into_one_file(tmp_path):
 
 def test_split_by_wall_time_at_flush_and_empty_bags(tmp_path, monkeypatch):
     clock = [100.0]
-    monkeypatch.setattr(bags.time, 'monotonic', lambda: clock[0])
+    monkeypatch.setattr(bags.writer.time, 'monotonic', lambda: clock[0])
     writer = bags.BagWriter(tmp_path / 'bag', split_seconds=1.0)
     writer.add_topic('/a', F64)
     writer.write('/a', 5, _f64(1))

@@ -13,8 +13,8 @@ from ros_helpers import stamp_ns, wait_for
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 
-from autofocus import bags
-from autofocus.player_node import replay_qos
+from autofocus.io import bags
+from autofocus.nodes.player_node import replay_qos
 
 SWEEP_BAG = pathlib.Path(__file__).parent / 'data' / 'focus-sweep-xp005' / 'sweep'
 # Same image, same process, 200 calls: values differ in the 10th digit (cv2 reductions).

@@ -1,7 +1,9 @@
 """The benchmark: a quick run writes the table (every strategy and baseline), CSV and PNG."""
 import csv
 
-from autofocus import benchmark, lens_sim, strategies
+from autofocus.tools import benchmark
+
+from autofocus.core import lens_sim, strategies
 
 
 def test_quick_benchmark_writes_every_output(tmp_path, capsys):

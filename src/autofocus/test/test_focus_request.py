@@ -1,7 +1,7 @@
 import pytest
 from autofocus_interfaces.action import Focus
 
-from autofocus.focus_request import FocusDefaults, resolve
+from autofocus.core.focus_request import FocusDefaults, resolve
 
 DEFAULTS = FocusDefaults(strategy='coarse_fine', range_min=10.0, range_max=900.0, timeout=30.0)
 

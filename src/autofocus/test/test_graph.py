@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 
-from autofocus import graph
+from autofocus.tools import graph
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1]
 
@@ -55,7 +55,7 @@ def test_composed_by_default_keeps_node_names_and_parameter_precedence():
 
 
 def test_bringup_command_line_never_renames_a_composed_process(tmp_path):
-    from autofocus.bringup import command_line
+    from autofocus.tools.bringup import command_line
     arguments = graph.resolve_arguments({'use_sim': 'true'})
     specs = graph.plan(arguments, lambda package: str(PACKAGE))
     composed = command_line(specs[0], arguments, tmp_path)
@@ -95,7 +95,7 @@ def test_bringup_launch_file_declares_and_plans_from_the_shared_graph():
     source = (PACKAGE / 'launch' / 'bringup.launch.py').read_text()
     tree = ast.parse(source)
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                and node.module == 'autofocus.graph' for alias in node.names}
+                and node.module == 'autofocus.tools.graph' for alias in node.names}
     assert {'LAUNCH_ARGUMENTS', 'plan', 'resolve_arguments'} <= imported
     calls = {node.func.id for node in ast.walk(tree)
              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}

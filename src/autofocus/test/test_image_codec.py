@@ -5,8 +5,8 @@ from sensor_msgs.msg import Image
 
 from ros_helpers import textured_frame
 
-from autofocus import image_codec
-from autofocus.image_codec import MalformedImage, fill_image_msg, image_array, to_gray
+from autofocus.io import image_codec
+from autofocus.io.image_codec import MalformedImage, fill_image_msg, image_array, to_gray
 
 
 def make_msg(pixels, encoding, pad=0, bigendian=False):

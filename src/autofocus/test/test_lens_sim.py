@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from autofocus import lens_sim, measures, strategies
-from autofocus.lens_sim import SCENES, LensConfig, LensSimulator, disk_kernel
-from autofocus.strategies import FLAT_CURVE, Outcome, SearchConfig, make_search
+from autofocus.core import lens_sim, measures, strategies
+from autofocus.core.lens_sim import SCENES, LensConfig, LensSimulator, disk_kernel
+from autofocus.core.strategies import FLAT_CURVE, Outcome, SearchConfig, make_search
 
 
 def sharpness(frame, name=measures.DEFAULT_MEASURE):
@@ -344,7 +344,7 @@ def test_focus_stack_replays_the_nearest_frame(stack):
 
 @pytest.mark.parametrize('strategy', ['coarse_fine', 'golden'])
 def test_strategies_focus_the_real_stack(stack, strategy):
-    from autofocus.benchmark import stack_config
+    from autofocus.tools.benchmark import stack_config
     config = stack_config()
     for start in (-110.0, 20.0, -30.0):
         search = make_search(strategy, config, start)

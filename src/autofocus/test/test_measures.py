@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from autofocus import measures
-from autofocus.lens_sim import disk_kernel
+from autofocus.core import measures
+from autofocus.core.lens_sim import disk_kernel
 
 NAMES = sorted(measures.MEASURES)
 SMEAR = pathlib.Path(__file__).parent / 'data' / 'defocus-series-sharpeval' / 'smear'
@@ -363,7 +363,7 @@ def xp005():
 # illumination fall-off towards the black frames): asserted too, so the docs stay true.
 @pytest.mark.parametrize('name', NAMES)
 def test_peak_of_the_real_focus_sweep(xp005, name):
-    from autofocus.strategies import refine_peak
+    from autofocus.core.strategies import refine_peak
     zs, frames = xp005
     curve = [measures.compute(frame, [name], (0, 0, 1, 1))[name] for frame in frames]
     peak = refine_peak(list(zip(zs, curve)))

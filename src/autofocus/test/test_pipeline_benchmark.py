@@ -3,7 +3,7 @@ import pathlib
 
 import pytest
 
-from autofocus import pipeline_benchmark as bench
+from autofocus.tools import pipeline_benchmark as bench
 
 MS = 1_000_000
 

@@ -10,8 +10,8 @@ from ros_helpers import image_msg, stamp_ns, textured_frame, wait_for
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float64
 
-from autofocus import measures
-from autofocus.image_codec import image_array, to_gray
+from autofocus.core import measures
+from autofocus.io.image_codec import image_array, to_gray
 
 ROI = (0.25, 0.25, 0.5, 0.5)
 DOWNSAMPLE = 2
@@ -154,7 +154,7 @@ def test_bad_parameter_stops_startup_with_a_message(node_process):
 def test_compressed_transport_measures_jpeg_frames_and_drops_broken_ones(ros, node_process):
     from sensor_msgs.msg import CompressedImage
 
-    from autofocus.image_codec import fill_compressed_msg
+    from autofocus.io.image_codec import fill_compressed_msg
     process = node_process('autofocus', 'sharpness',
                            params={**PARAMS, 'image_transport': 'compressed'})
     publisher = ros.node.create_publisher(CompressedImage, 'camera/image_raw/compressed',

@@ -4,8 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from autofocus import strategies
-from autofocus.strategies import (
+from autofocus.core import strategies
+from autofocus.core.strategies import peak_fitting
+from autofocus.core.strategies import (
     FLAT_CURVE, Move, Outcome, SearchConfig, make_search, refine_peak, scan_positions)
 
 
@@ -367,7 +368,7 @@ class BacklashLens(Lens):
 
     def __init__(self, curve, play, **kwargs):
         super().__init__(curve, **kwargs)
-        from autofocus.lens_sim import Gear
+        from autofocus.core.lens_sim import Gear
         self.gear = Gear(play, motor=self.position)
 
     def move(self, move):
@@ -510,14 +511,15 @@ def test_bends_measure_the_noise_where_the_curve_is_straight():
     rng = np.random.default_rng(2)
     xs = np.sort(rng.uniform(0.0, 1000.0, 300))
     line = [(x, 5.0 + 0.3 * x + 2.0 * rng.standard_normal()) for x in xs]
-    assert strategies._noise(strategies._bends(line)) == pytest.approx(2.0, rel=0.2)
+    assert peak_fitting._noise(peak_fitting._bends(line)) == pytest.approx(2.0, rel=0.2)
     # A few sharp bends (a peak) do not move the median.
     spiked = [(x, y + (500.0 if 10 <= i < 20 else 0.0)) for i, (x, y) in enumerate(line)]
-    assert strategies._noise(strategies._bends(spiked)) == pytest.approx(2.0, rel=0.25)
+    assert peak_fitting._noise(peak_fitting._bends(spiked)) == pytest.approx(2.0, rel=0.25)
     tip = [(0.0, 0.0), (10.0, 10.0), (20.0, 0.0)]
-    assert strategies._bends(tip) == [pytest.approx(10.0 / math.sqrt(1.5))]
-    assert strategies._bends(tip, skip=10.0) == [] and strategies._bends(tip, max_span=15.0) == []
-    assert strategies._noise([]) == 0.0
+    assert peak_fitting._bends(tip) == [pytest.approx(10.0 / math.sqrt(1.5))]
+    assert peak_fitting._bends(tip, skip=10.0) == []
+    assert peak_fitting._bends(tip, max_span=15.0) == []
+    assert peak_fitting._noise([]) == 0.0
 
 
 @pytest.mark.parametrize('name', ['coarse_fine', 'golden'])

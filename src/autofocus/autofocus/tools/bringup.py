@@ -4,7 +4,7 @@
     scripts/bringup.sh use_sim:=false camera_source:=0
 
 Each node runs as its own process with the same executable, node name and
-parameter files as in bringup.launch.py (both read autofocus.graph). Output
+parameter files as in bringup.launch.py (both read autofocus.tools.graph). Output
 lines are prefixed with the node name. Ctrl+C (or SIGTERM) stops every node
 with SIGINT, then kills what has not stopped after a grace period.
 """
@@ -18,7 +18,7 @@ import time
 import yaml
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
 
-from autofocus.graph import LAUNCH_ARGUMENTS, plan, resolve_arguments
+from autofocus.tools.graph import LAUNCH_ARGUMENTS, plan, resolve_arguments
 
 GRACE_SECONDS = 10.0
 

@@ -31,9 +31,9 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
-from autofocus.capture import Backoff, RatePacer, SourceError, VideoSource
-from autofocus.image_codec import fill_compressed_msg, fill_image_msg
-from autofocus.node_tools import IMAGE_QOS, declare, run_node
+from autofocus.io.capture import Backoff, RatePacer, SourceError, VideoSource
+from autofocus.io.image_codec import fill_compressed_msg, fill_image_msg
+from autofocus.nodes.node_tools import IMAGE_QOS, declare, run_node
 
 class ImagePublisher:
     """image_raw, image_raw/compressed and camera_info of a camera-like node, one header."""

@@ -18,8 +18,8 @@ from autofocus_interfaces.action import Focus
 from rclpy.action import ActionClient
 from rclpy.node import Node
 
-from autofocus import strategies
-from autofocus.focus_request import FocusDefaults, resolve
+from autofocus.core import strategies
+from autofocus.core.focus_request import FocusDefaults, resolve
 
 ERROR_NAMES = {getattr(Focus.Result, name): name for name in dir(Focus.Result)
                if name.isupper() and isinstance(getattr(Focus.Result, name), int)}
@@ -167,7 +167,7 @@ def main(argv=None):
                   f'{result.error_msg}')
         print(f'  frames used: {result.frames_used}  samples: {len(result.positions)}')
         if args.plot and result.positions:
-            from autofocus.plotting import save_focus_curve
+            from autofocus.tools.plotting import save_focus_curve
             save_focus_curve(args.plot, list(result.positions), list(result.sharpness),
                              result.final_position if result.success else None,
                              title=f'{result.strategy}: {status.name.lower()}')

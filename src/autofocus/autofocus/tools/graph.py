@@ -1,7 +1,7 @@
 """The node graph that bringup starts, as plain data: one source for two launchers.
 
 `launch/bringup.launch.py` turns this plan into launch_ros Nodes for
-`ros2 launch` on a ROS 2 install; `autofocus.bringup` turns the same plan into
+`ros2 launch` on a ROS 2 install; `autofocus.tools.bringup` turns the same plan into
 processes on a machine that has only the pip-installed ROS 2 wheels (no
 `launch` package there). Both therefore start the same executables, with the
 same names, parameter files and overrides.

@@ -21,9 +21,9 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions, QoSPolicyKind
 
-from autofocus import bags
-from autofocus.node_tools import ConfigError, declare, run_node
-from autofocus.recorder_node import message_class
+from autofocus.io import bags
+from autofocus.nodes.node_tools import ConfigError, declare, run_node
+from autofocus.nodes.recorder_node import message_class
 
 DEFAULT_DEPTH = 10
 OVERRIDABLE = QoSOverridingOptions([QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH,

@@ -21,7 +21,7 @@ defocused images along the way: motion blur through focus.
 Optional realism (LensConfig, all off by default): a Gaussian softening of the pillbox
 (``psf_gaussian``), photon shot noise (``photon_gain``), exposure flicker (``flicker``), a
 low-contrast scene and a scene with two depth planes. Gear backlash is :class:`Gear`;
-time (settle, frame period, latency) is simulated by :mod:`autofocus.benchmark`.
+time (settle, frame period, latency) is simulated by :mod:`autofocus.tools.benchmark`.
 :class:`FocusStack` replays a real focus stack as a lens.
 
 Performance

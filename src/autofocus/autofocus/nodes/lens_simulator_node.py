@@ -18,9 +18,9 @@ from autofocus_interfaces.msg import MotorState
 from rclpy.node import Node
 from rclpy.time import Time
 
-from autofocus import lens_sim
-from autofocus.camera_node import ImagePublisher
-from autofocus.node_tools import ConfigError, declare, run_node
+from autofocus.core import lens_sim
+from autofocus.nodes.camera_node import ImagePublisher
+from autofocus.nodes.node_tools import ConfigError, declare, run_node
 
 
 class PositionHistory:

@@ -1,6 +1,6 @@
 """Benchmark every focus strategy (and the two seed baselines) in a time-stepped closed loop.
 
-Usage: ``python -m autofocus.benchmark [--trials N] [--seed S] [--out DIR] [--quick]``
+Usage: ``python -m autofocus.tools.benchmark [--trials N] [--seed S] [--out DIR] [--quick]``
 (``scripts/benchmark.sh`` or the ``focus_benchmark`` entry point run the same).
 
 Each trial is one focus search against a simulated rig on a simulated clock:
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import lens_sim, measures, strategies
+from autofocus.core import lens_sim, measures, strategies
 
 TOLERANCE = 10.0                      # motor units: success radius around the true peak
 STACK_TOLERANCE = 3.0                 # mm, real stack
@@ -57,7 +57,7 @@ DEFAULT_TRIALS = 13 * GRID                                 # 1248: 208 per scene
 # 160x120 frames stand for a 2x-binned 320x240 camera: half the default 640x480 blur in px.
 BLUR_PER_UNIT = 0.025
 DOWNSAMPLE = 2                        # as the sharpness node's configured default
-STACK_DIR = pathlib.Path(__file__).resolve().parents[1] / 'test' / 'data' / 'focus-sweep-fpd-xp005'
+STACK_DIR = pathlib.Path(__file__).resolve().parents[2] / 'test' / 'data' / 'focus-sweep-fpd-xp005'
 STACK_FOCUS = -49.0
 DEFAULT_OUT = 'benchmark_results'
 

@@ -1,6 +1,6 @@
 """Benchmark the frame path: what a sharpness value costs, and how fast frames reach it.
 
-Usage: ``python -m autofocus.pipeline_benchmark [--quick] [--seconds S] [--long-run S]``
+Usage: ``python -m autofocus.tools.pipeline_benchmark [--quick] [--seconds S] [--long-run S]``
 (``scripts/pipeline_benchmark.sh`` or ``ros2 run autofocus pipeline_benchmark``).
 
 One run measures, on this machine and in the same run:
@@ -48,7 +48,8 @@ import time
 import cv2
 import numpy as np
 
-from autofocus import image_codec, measures
+from autofocus.core import measures
+from autofocus.io import image_codec
 
 SIZES = {'640x480': (640, 480), '1280x720': (1280, 720), '1920x1080': (1920, 1080)}
 DDS_SIZES = ('640x480', '1920x1080')
@@ -348,7 +349,7 @@ def run_pipeline(layout: str, size: str, rate: float, seconds: float, work: path
 def run_bare_pair(size: str, rate: float, seconds: float, work: pathlib.Path) -> dict:
     """A bare rclpy publisher and subscriber, two processes, the same images and QoS."""
     count = max(30, int(rate * seconds))
-    common = [sys.executable, '-m', 'autofocus.pipeline_benchmark']
+    common = [sys.executable, '-m', 'autofocus.tools.pipeline_benchmark']
     with Processes(work) as processes:
         subscriber = processes.start('bare-subscriber', [*common, 'bare-subscriber',
                                                          '--count', str(count)],
@@ -379,8 +380,8 @@ def _bare_node(name: str):
 def bare_publisher(size: str, rate: float, count: int) -> int:
     from sensor_msgs.msg import Image
 
-    from autofocus.capture import RatePacer
-    from autofocus.node_tools import IMAGE_QOS
+    from autofocus.io.capture import RatePacer
+    from autofocus.nodes.node_tools import IMAGE_QOS
     rclpy, node = _bare_node('bare_publisher')
     width, height = SIZES[size]
     images = [image_codec.fill_image_msg(Image(), f) for f in synthetic_frames(width, height, 5)]
@@ -407,7 +408,7 @@ def bare_publisher(size: str, rate: float, count: int) -> int:
 def bare_subscriber(count: int) -> int:
     from sensor_msgs.msg import Image
 
-    from autofocus.node_tools import IMAGE_QOS
+    from autofocus.nodes.node_tools import IMAGE_QOS
     rclpy, node = _bare_node('bare_subscriber')
     latencies = []
     cpu = {}

@@ -23,8 +23,8 @@ import importlib
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from autofocus import bags
-from autofocus.node_tools import ConfigError, declare, run_node
+from autofocus.io import bags
+from autofocus.nodes.node_tools import ConfigError, declare, run_node
 
 
 def message_class(msgtype: str):

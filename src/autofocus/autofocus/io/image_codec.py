@@ -14,7 +14,7 @@ theirs.
 import cv2
 import numpy as np
 
-from autofocus import measures
+from autofocus.core import measures
 
 try:  # cv_bridge comes with a ROS 2 distribution, not with the PyPI wheels.
     from cv_bridge import CvBridge

@@ -6,7 +6,7 @@ instead of a bare "goal rejected".
 """
 from dataclasses import dataclass
 
-from autofocus import measures, strategies
+from autofocus.core import measures, strategies
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ import sys
 
 from rclpy.utilities import remove_ros_args
 
-from autofocus.camera_node import CameraNode
-from autofocus.lens_simulator_node import LensSimulatorNode
-from autofocus.node_tools import run_nodes
-from autofocus.sharpness_node import SharpnessNode
+from autofocus.nodes.camera_node import CameraNode
+from autofocus.nodes.lens_simulator_node import LensSimulatorNode
+from autofocus.nodes.node_tools import run_nodes
+from autofocus.nodes.sharpness_node import SharpnessNode
 
 # The camera's reader thread and the executor share one GIL. At Python's default
 # 5 ms switch interval a frame waited up to 5 ms for the executor to get the GIL

@@ -33,9 +33,9 @@ from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.time import Time
 
-from autofocus import measures, strategies
-from autofocus.focus_request import FocusDefaults, resolve
-from autofocus.node_tools import ConfigError, declare, run_node
+from autofocus.core import measures, strategies
+from autofocus.core.focus_request import FocusDefaults, resolve
+from autofocus.nodes.node_tools import ConfigError, declare, run_node
 
 ROI_PARAMETERS = ('roi_x', 'roi_y', 'roi_width', 'roi_height')
 POLL = 0.02  # seconds between checks for cancel and deadlines while waiting

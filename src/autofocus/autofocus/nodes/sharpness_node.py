@@ -22,9 +22,9 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Float64
 
-from autofocus import measures
-from autofocus.image_codec import MalformedImage, compressed_gray_roi, gray_roi
-from autofocus.node_tools import IMAGE_QOS, ConfigError, declare, run_node
+from autofocus.core import measures
+from autofocus.io.image_codec import MalformedImage, compressed_gray_roi, gray_roi
+from autofocus.nodes.node_tools import IMAGE_QOS, ConfigError, declare, run_node
 
 DROP_LOG_PERIOD = 5.0  # seconds between two warnings about the same kind of bad image
 TRANSPORTS = ('raw', 'compressed')

@@ -27,8 +27,9 @@ import pathlib
 import sys
 from dataclasses import dataclass, field
 
-from autofocus import bags, measures
-from autofocus.image_codec import MalformedImage, image_array, to_gray
+from autofocus.core import measures
+from autofocus.io import bags
+from autofocus.io.image_codec import MalformedImage, image_array, to_gray
 
 CLEAR, BLURRY = 'CLEAR', 'BLURRY'
 
@@ -256,7 +257,7 @@ def write_csv(path, analysis):
 
 
 def plot(path, analysis, threshold):
-    from autofocus.plotting import plt
+    from autofocus.tools.plotting import plt
     frames = analysis.frames
     label, xs = x_axis(frames)
     ys = [f.values[analysis.primary] for f in frames]

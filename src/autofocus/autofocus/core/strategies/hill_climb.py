@@ -1,0 +1,158 @@
+"""``hill_climb``: relative moves only, for motors without a position reference."""
+from __future__ import annotations
+
+from typing import Generator
+from autofocus.core.strategies.base import Move, Sample
+from autofocus.core.strategies.peak_fitting import (
+    _flat_outcome, _success, peak_contrast, refine_peak)
+from autofocus.core.strategies.search import Search, Steps, _compare
+
+
+class _Climb:
+    """Where a hill climb is and what it has seen (positions as reported by observe())."""
+
+    def __init__(self, position: float, value: float):
+        self.position = position
+        self.seen: list[Sample] = [(position, value)]
+        self.moves = 1                # the initial "measure here" move
+
+    @property
+    def best(self) -> Sample:
+        return max(self.seen, key=lambda sample: sample[1])
+
+
+class HillClimbSearch(Search):
+    """Climb the sharpness curve with relative moves; reverse and halve the step past the top.
+
+    Every Move is relative (``target`` is an offset); positions come only from what
+    :meth:`observe` reports, so a motor without a home switch works. Each new sample ``s`` is
+    compared with ``ref``, the sharpness at the previous position, with ``nb = noise_band``:
+    a rise is ``s > ref * (1 + nb)``, a fall ``s < ref * (1 - nb)``, anything else is noise.
+
+    - First move: offset 0.0, i.e. measure where the lens is. Then step ``+climb_step``.
+    - Rise or noise: keep direction and step (a flat stretch far out of focus is crossed,
+      not mistaken for the top).
+    - Fall on the very first step: the peak is on the other side of the start, so reverse
+      and jump two steps (the start is already measured). If that side is lower than the
+      start too, the top is within one step of the start: reverse again and halve.
+    - Any later fall: reverse; halve the step if a rise has been seen (the top has been
+      crossed), otherwise keep it (we were walking away from the peak in the tail).
+    - Two rises in a row that also beat the best sharpness seen double the step again (up to
+      ``climb_step``): a halving caused by noise far from the top must not leave the climb
+      crawling there.
+    - Reaching ``range_min``/``range_max`` counts as a fall (a wall).
+    - Stop when the step is below ``climb_min_step``.
+    - Check the peak: the climb only sees the part of the curve it visits. If the contrast
+      of its samples is below ``min_peak_contrast`` (a start near the top of a broad peak,
+      or a start in a flat tail, or a flat scene), probe ``best - 2 * climb_step`` and then
+      ``best + 2 * climb_step``: a real peak has fallen off there. A probe sharper than
+      everything seen means the climb had stalled on a shoulder or in the tail: climb again
+      from the probe, outwards. At most two such rounds.
+    - Still below ``min_peak_contrast``: FLAT_CURVE, no final move.
+    - Otherwise go to the peak: :func:`refine_peak` over all samples (least-squares parabola
+      around the best sample; the samples are dense near the top, so this is steadier than
+      the best sample alone, and it stays within the samples around the best), as a
+      relative move from the last reported position; Outcome.
+
+    At most ``climb_max_moves`` moves in all, final move included. Set ``noise_band`` above
+    the measure's frame-to-frame jitter: a noise "fall" in the tail turns the climb round.
+    """
+
+    name = 'hill_climb'
+
+    def _steps(self) -> Steps:
+        c = self.config
+        position, value = yield Move(0.0, relative=True, phase='climb')
+        climb = _Climb(position, value)
+        yield from self._climb(climb, direction=1.0, first=True)
+        for _ in range(2):
+            if peak_contrast(v for _, v in climb.seen) >= c.min_peak_contrast:
+                break
+            record_position, record = climb.best
+            for direction in (-1.0, 1.0):
+                target = self._clamp(record_position + 2.0 * direction * c.climb_step)
+                if not self._can_move(climb, target):
+                    continue
+                value = yield from self._go(climb, target)
+                if _compare(value, record, c.noise_band) > 0:
+                    yield from self._climb(climb, direction=direction, first=False, rose=True)
+                    break
+
+        flat = _flat_outcome(climb.seen, c, 'hill-climb')
+        if flat:
+            return flat
+        estimate = self._clamp(refine_peak(climb.seen, tolerance=c.climb_min_step * 1e-3))
+        if c.backlash > 0 and climb.position > estimate - c.backlash:
+            # Final approach from below, overshooting by the backlash (see module docstring).
+            position, _ = yield Move(self._clamp(estimate - c.backlash) - climb.position,
+                                     relative=True, phase='backlash')
+            climb.position = position
+        position, value = yield Move(estimate - climb.position, relative=True, phase='final')
+        return _success(position, value, estimate, climb.seen, 'hill climb')
+
+    def _clamp(self, target: float) -> float:
+        return min(max(target, self.config.range_min), self.config.range_max)
+
+    def _can_move(self, climb: _Climb, target: float) -> bool:
+        """Budget left (one move is kept for the final move) and a move worth making."""
+        return (climb.moves < self.config.climb_max_moves - 1
+                and abs(target - climb.position) >= self.config.climb_min_step / 2)
+
+    def _go(self, climb: _Climb, target: float) -> Generator[Move, Sample, float]:
+        """Relative move to the absolute ``target``; returns the sharpness measured there."""
+        position, value = yield Move(target - climb.position, relative=True, phase='climb')
+        climb.position = position
+        climb.moves += 1
+        climb.seen.append((position, value))
+        return value
+
+    def _climb(self, climb: _Climb, direction: float, first: bool,
+               rose: bool = False) -> Generator[Move, Sample, None]:
+        """The climb proper, from the current position (see the class docstring)."""
+        c = self.config
+        step = c.climb_step
+        ref = climb.seen[-1][1]       # sharpness at the current position
+        rises_in_row = 0
+        while step >= c.climb_min_step and climb.moves < c.climb_max_moves - 1:
+            target = self._clamp(climb.position + direction * step)
+            if not self._can_move(climb, target):
+                # Against a wall (a range end): turn round, as after a fall.
+                if rose:
+                    step /= 2.0
+                direction = -direction
+                first = False
+                if not self._can_move(climb, self._clamp(climb.position + direction * step)):
+                    return            # walls both ways: the range is narrower than a step
+                continue
+            record = climb.best[1]
+            value = yield from self._go(climb, target)
+            change = _compare(value, ref, c.noise_band)
+            rises_in_row = rises_in_row + 1 if change > 0 else 0
+            if change > 0:
+                rose = True
+                if (rises_in_row >= 2 and step < c.climb_step
+                        and _compare(value, record, c.noise_band) > 0):
+                    # Climbing steadily above anything seen: an earlier halving was caused by
+                    # noise, not by the top, so win the speed back. (Re-climbing known ground
+                    # after an overshoot never beats the record, so this cannot oscillate.)
+                    step = min(2.0 * step, c.climb_step)
+                    rises_in_row = 0
+            elif change < 0 and first:
+                # The first step went downhill: try the other side of the start.
+                start_value = ref
+                direction = -direction
+                jump = self._clamp(climb.position + 2.0 * direction * step)
+                if self._can_move(climb, jump):
+                    value = yield from self._go(climb, jump)
+                    side = _compare(value, start_value, c.noise_band)
+                    if side < 0:
+                        # Lower on both sides: the top is within a step of the start.
+                        direction = -direction
+                        step /= 2.0
+                    rose = rose or side != 0
+            elif change < 0:
+                if rose:
+                    step /= 2.0
+                direction = -direction
+            first = False
+            ref = value

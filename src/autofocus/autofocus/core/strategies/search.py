@@ -1,0 +1,153 @@
+"""The state-machine wrapper every strategy is written against: a generator of Moves
+turned into start() / observe()."""
+from __future__ import annotations
+
+import math
+from typing import Generator, Sequence
+from autofocus.core.strategies.base import Move, Outcome, Sample, SearchConfig, scan_positions
+from autofocus.core.strategies.peak_fitting import _flat_outcome, _merge_duplicates, peak_contrast
+
+
+# -- the state machine wrapper ---------------------------------------------------------------
+
+Steps = Generator[Move, Sample, Outcome]
+
+
+class Search:
+    """One focus search: :meth:`start`, then :meth:`observe` after each move until an Outcome.
+
+    ``samples`` holds every (position, sharpness) reported, in order, the final one included.
+    Subclasses implement :meth:`_steps` as a generator.
+    """
+
+    name = ''
+
+    def __init__(self, config: SearchConfig, start_position: float = 0.0):
+        self.config = config
+        self.start_position = float(start_position)
+        self.samples: list[Sample] = []
+        self.outcome: Outcome | None = None
+        self.phase = ''                           # phase of the last Move issued
+        self._phases: list[str] = []              # phase of the Move behind each sample
+        self._steps_gen: Steps | None = None
+
+    def start(self) -> Move:
+        """The first move. Call once."""
+        if self._steps_gen is not None:
+            raise RuntimeError(f'{self.name} search already started')
+        self._steps_gen = self._steps()
+        move = next(self._steps_gen)
+        self.phase = move.phase
+        return move
+
+    def observe(self, position: float, sharpness: float) -> Move | Outcome:
+        """Report where the motor is and the sharpness measured there; get the next step."""
+        if self._steps_gen is None:
+            raise RuntimeError(f'{self.name} search: call start() before observe()')
+        if self.outcome is not None:
+            raise RuntimeError(f'{self.name} search already finished: {self.outcome.message}')
+        position, sharpness = float(position), float(sharpness)
+        if not (math.isfinite(position) and math.isfinite(sharpness)):
+            raise ValueError(f'position and sharpness must be finite, got {position!r}, '
+                             f'{sharpness!r}')
+        self.samples.append((position, sharpness))
+        self._phases.append(self.phase)
+        try:
+            move = self._steps_gen.send((position, sharpness))
+        except StopIteration as stop:
+            self.outcome = stop.value
+            return self.outcome
+        self.phase = move.phase
+        return move
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+    @property
+    def best(self) -> Sample | None:
+        """The sharpest (position, sharpness) sample so far, or None before any."""
+        if not self.samples:
+            return None
+        return max(self.samples, key=lambda sample: sample[1])
+
+    def _steps(self) -> Steps:
+        raise NotImplementedError
+
+    # Helpers for strategies with absolute moves (backlash handling).
+
+    @property
+    def _here(self) -> float:
+        """The last reported position (the start position before any report)."""
+        return self.samples[-1][0] if self.samples else self.start_position
+
+    def _visit(self, target: float, phase: str) -> Generator[Move, Sample, Sample]:
+        """Move to ``target`` and return its sample; with backlash, approach it from below."""
+        backlash = self.config.backlash
+        if backlash > 0 and target < self._here - 1e-9:
+            yield Move(max(self.config.range_min, target - backlash), phase='backlash')
+        return (yield Move(target, phase=phase))
+
+    def _final(self, estimate: float) -> Generator[Move, Sample, Sample]:
+        """The final approach: from below (overshooting by ``backlash``) when backlash > 0."""
+        backlash = self.config.backlash
+        if backlash > 0 and self._here > estimate - backlash:
+            yield Move(max(self.config.range_min, estimate - backlash), phase='backlash')
+        return (yield Move(estimate, phase='final'))
+
+    def _scan(self, low: float, high: float, step: float, phase: str,
+              skip: Sequence[Sample] = ()) -> Generator[Move, Sample, list[Sample]]:
+        """Scan low..high at ``step`` (from the nearer end; upwards when backlash > 0).
+
+        Positions within step / 2 of a sample in ``skip`` are not measured again.
+        """
+        if self.config.backlash > 0:
+            positions = scan_positions(low, high, step)
+        else:
+            positions = _ordered_scan(low, high, step, self._here)
+        taken = []
+        for target in positions:
+            if any(abs(target - p) < step / 2 for p, _ in skip):
+                continue
+            taken.append((yield from self._visit(target, phase)))
+        return taken
+
+    def _coarse_scan(self) -> Generator[Move, Sample, tuple[list[Sample], Outcome | None]]:
+        """The coarse scan of coarse_fine and golden: (samples, FLAT_CURVE Outcome or None).
+
+        Scans the range at ``coarse_step``. A contrast below ``min_peak_contrast`` may be a
+        weak (low-texture) peak that fell between two coarse samples, where the samples on
+        its flanks show only part of it: then measure halfway between the best sample and
+        each of its neighbours (phase 'coarse'; at most two frames) and judge the contrast
+        of all the samples. A flat curve gains nothing there and stays flat.
+        """
+        c = self.config
+        coarse = yield from self._scan(c.range_min, c.range_max, c.coarse_step, 'coarse')
+        if peak_contrast(v for _, v in coarse) < c.min_peak_contrast:
+            ordered = _merge_duplicates(coarse, c.coarse_step * 1e-3)
+            index = max(range(len(ordered)), key=lambda i: ordered[i][1])
+            best = ordered[index][0]
+            halfway = [(best + ordered[j][0]) / 2.0 for j in (index - 1, index + 1)
+                       if 0 <= j < len(ordered)]
+            for target in sorted(halfway, key=lambda p: abs(p - self._here)):
+                coarse.append((yield from self._visit(target, 'coarse')))
+        flat = _flat_outcome(coarse, c, 'coarse scan', f', or its peak is narrower than the '
+                             f'coarse step ({c.coarse_step:g})')
+        return coarse, flat
+
+
+def _compare(value: float, ref: float, noise_band: float) -> int:
+    """+1 if value rose above ref by more than the noise band, -1 if it fell, else 0."""
+    margin = noise_band * abs(ref)
+    if value > ref + margin:
+        return 1
+    if value < ref - margin:
+        return -1
+    return 0
+
+
+def _ordered_scan(low: float, high: float, step: float, near: float) -> list[float]:
+    """Scan positions low..high (inclusive) starting from the end nearer ``near``."""
+    if abs(near - high) < abs(near - low):
+        return scan_positions(high, low, step)
+    return scan_positions(low, high, step)

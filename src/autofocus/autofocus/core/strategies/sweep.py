@@ -1,0 +1,29 @@
+"""``sweep``: sample the whole range every ``sweep_step``, refine the best sample, go there."""
+from __future__ import annotations
+
+from autofocus.core.strategies.peak_fitting import _flat_outcome, _success, find_peaks, refine_peak
+from autofocus.core.strategies.search import Search, Steps
+
+
+class SweepSearch(Search):
+    """Sample the whole range at ``sweep_step``, refine the best with a parabola, go there.
+
+    Scans ``range_min..range_max`` inclusive (``range_max`` is always sampled), starting
+    from the end nearer ``start_position`` to save travel. The peak estimate is
+    :func:`refine_peak` over all samples; at a range end there is no fit. A flat curve ends
+    with FLAT_CURVE after the scan, without a final move.
+    """
+
+    name = 'sweep'
+
+    def _steps(self) -> Steps:
+        c = self.config
+        scanned = yield from self._scan(c.range_min, c.range_max, c.sweep_step, 'sweep')
+        flat = _flat_outcome(scanned, c, 'sweep', f', or its peak is narrower than the '
+                             f'sweep step ({c.sweep_step:g})')
+        if flat:
+            return flat
+        estimate = refine_peak(scanned, tolerance=c.sweep_step * 1e-3)
+        position, value = yield from self._final(estimate)
+        return _success(position, value, estimate, scanned, 'sweep',
+                        find_peaks(scanned, c.bimodal_ratio))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from autofocus_motor.motor_driver_node import PARAMETERS
+from import_graph import module_name, package_graph, reachable, top_level
 import pytest
 import yaml
 
@@ -49,16 +50,28 @@ def test_node_adds_neither_numpy_nor_cv2():
     assert after <= before
 
 
+def heavy_imports(graph, module):
+    """numpy/cv2 imported by ``module`` or by any module of ours it imports (import graph)."""
+    modules = {module} | reachable(graph, module)
+    return sorted({name for m in modules for name in graph[m]
+                   if top_level(name) in ('numpy', 'cv2')})
+
+
 @pytest.mark.parametrize('source', SOURCES, ids=lambda path: path.name)
 def test_sources_do_not_import_numpy_or_cv2(source):
-    for node in ast.walk(ast.parse(source.read_text())):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            names = [node.module or '']
-        else:
-            continue
-        assert not [n for n in names if n.split('.')[0] in ('numpy', 'cv2')], source.name
+    graph = package_graph(PACKAGE / 'autofocus_motor')
+    module = module_name(source, PACKAGE)
+    assert heavy_imports(graph, module) == [], module
+
+
+def test_the_check_follows_imports_through_our_own_modules(tmp_path):
+    package = tmp_path / 'autofocus_motor'
+    package.mkdir()
+    (package / '__init__.py').write_text('')
+    (package / 'node.py').write_text('from autofocus_motor import helper\n')
+    (package / 'helper.py').write_text('def lazy():\n    import numpy.linalg\n')
+    graph = package_graph(package)
+    assert heavy_imports(graph, 'autofocus_motor.node') == ['numpy.linalg']
 
 
 def _calls(tree, name):

@@ -125,3 +125,59 @@ def test_a_video_is_plotted_against_time(tmp_path):
     assert best['name'] == 'frame 2'
     assert analyze.x_axis([analyze.Frame('v', 'a', time=5.0), analyze.Frame('v', 'b', 5.5)]) \
         == ('time (s)', [0.0, 0.5])
+
+
+SMEAR = pathlib.Path(__file__).parent / 'data' / 'defocus-series-sharpeval' / 'smear'
+TOOLS = pathlib.Path(__file__).parent / 'data' / 'defocus-series-sharpeval' / 'tools'
+
+
+def test_an_all_blurry_folder_is_blurry_by_default(tmp_path):
+    folder = tmp_path / 'parked'
+    folder.mkdir()
+    for d in (4, 5, 6, -7, -8, 9):
+        (folder / f'{d}.png').write_bytes((SMEAR / f'{d}.png').read_bytes())
+    out = tmp_path / 'out'
+    assert analyze.main([str(folder), '-o', str(out), '--no-progress']) == 0
+    rows = _rows(out)
+    assert [r['verdict'] for r in rows] == ['BLURRY'] * 6
+    assert all(float(r['blur_effect']) > 0.5 and 'blur_effect' in r['reason'] for r in rows)
+    assert 'rule: per image: CLEAR when skimage blur_effect <=' in \
+        (out / 'report.txt').read_text()
+    # The old relative rule calls half of them CLEAR, and says why that is weak.
+    assert analyze.main([str(folder), '-o', str(out), '--relative', '0.5',
+                         '--no-progress']) == 0
+    assert sum(r['verdict'] == 'CLEAR' for r in _rows(out)) >= 3
+    assert 'relative to this run' in (out / 'report.txt').read_text()
+
+
+def test_sub_folders_are_series_of_their_own_ordered_by_signed_number(tmp_path):
+    top = tmp_path / 'shoot'
+    (top / 'smear').mkdir(parents=True)
+    (top / 'more' / 'tools').mkdir(parents=True)
+    for path in SMEAR.glob('*.png'):
+        (top / 'smear' / path.name.replace('.png', '.bmp')).write_bytes(
+            cv2.imencode('.bmp', cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))[1].tobytes())
+    for path in TOOLS.glob('*.png'):
+        (top / 'more' / 'tools' / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / 'out'
+    assert analyze.main([str(top), '-o', str(out), '--no-progress']) == 0
+    rows = _rows(out)
+    smear = [r for r in rows if r['source'] == str(top / 'smear')]
+    tools = [r for r in rows if r['source'] == str(top / 'more' / 'tools')]
+    assert len(smear) == 19 and len(tools) == 6 and len(rows) == 25
+    assert [r['name'] for r in smear] == [f'{d}.bmp' for d in range(-9, 10)]
+    assert [r['name'] for r in tools] == [f'{d}.png' for d in range(6)]
+    clear = {r['name'] for r in smear if r['verdict'] == 'CLEAR'}
+    assert '0.bmp' in clear and clear <= {'-1.bmp', '0.bmp', '1.bmp', '-2.bmp', '2.bmp'}
+    assert tools[0]['verdict'] == 'CLEAR' and tools[-1]['verdict'] == 'BLURRY'
+    # One panel per series: the figure grows with the number of series.
+    two = cv2.imread(str(out / 'focus_curve.png'))
+    assert analyze.main([str(top / 'smear'), '-o', str(tmp_path / 'one'),
+                         '--no-progress']) == 0
+    one = cv2.imread(str(tmp_path / 'one' / 'focus_curve.png'))
+    assert two.shape[0] > 1.5 * one.shape[0]
+    empty = tmp_path / 'empty' / 'deeper'
+    empty.mkdir(parents=True)
+    assert analyze.main([str(tmp_path / 'empty'), str(top / 'smear'), '-o', str(out),
+                         '--no-progress']) == 0
+    assert 'empty: no image files' in (out / 'report.txt').read_text()

@@ -4,19 +4,27 @@ For each input (a rosbag2 bag folder or .mcap file, a video file, a folder of
 images, or image files) it computes the chosen focus measures on a region of
 interest, then writes into --out:
 
-- focus.csv        one row per frame: source, name, time, position, every measure, verdict
-- focus_curve.png  the primary measure against lens position (when every frame has one:
-                   bags' /focus_motor/state, file names, a CSV), else against time, else
-                   frame number; the best frame marked
+- focus.csv        one row per frame: source, name, time, position, every measure,
+                   blur_effect, verdict and its reason
+- focus_curve.png  the primary measure against lens position (when every frame of a series
+                   has one: bags' /focus_motor/state, file names, a CSV), else against
+                   time, else frame number; the best frame marked; one panel per series
 - report.txt       the images grouped by verdict (CLEAR / BLURRY), the rule used, and the
                    inputs that were skipped and why
 
-Verdict: CLEAR when the primary measure is at least --relative x the best frame's
-(default), or at least --threshold, or at least a threshold calibrated from
-labelled examples (--labels CSV of file,label with CLEAR/BLURRY; the examples
-may be files or names of frames in the inputs). Unreadable inputs (truncated
-images, a video that does not open, a bag without the image topic) are named,
-skipped, and the run goes on. No ROS needed.
+A folder is searched recursively: every sub-folder holding images is a series of its
+own (and a bag folder found inside is read as a bag). Files are ordered by the numbers
+in their names, signs included: -9.bmp .. -1.bmp, 0.bmp .. 9.bmp.
+
+Verdict (default): each image judged on its own terms by autofocus.core.verdict
+(scikit-image's blur_effect with a threshold calibrated on real defocus series,
+frames without detail BLURRY), so a folder of only blurry images comes out
+BLURRY. Alternatives, relative to the primary measure: --relative (a fraction
+of the best frame's), --threshold, or --labels (a threshold calibrated from a
+CSV of file,label with CLEAR/BLURRY; the examples may be files or names of
+frames in the inputs). Unreadable inputs (truncated images, a video that does
+not open, a bag without the image topic) are named, skipped, and the run goes
+on. No ROS needed.
 """
 from __future__ import annotations
 
@@ -24,10 +32,11 @@ import argparse
 import csv
 import math
 import pathlib
+import re
 import sys
 from dataclasses import dataclass, field
 
-from autofocus.core import measures
+from autofocus.core import measures, verdict as image_verdict
 from autofocus.io import bags
 from autofocus.io.image_codec import MalformedImage, image_array, to_gray
 
@@ -42,6 +51,26 @@ class Frame:
     position: float | None = None
     values: dict = field(default_factory=dict)
     verdict: str = ''
+    reason: str = ''
+    blur_effect: float = float('nan')
+
+
+_NUMBER = re.compile(r'(?:(?<![0-9A-Za-z])[-+])?\d+(?:\.\d+)?')
+
+
+def number_key(name: str):
+    """Sort key ordering names by the numbers in them, a leading sign included.
+
+    A '-' or '+' counts as a sign at the start of the name or after a separator
+    (``-9.bmp``, ``img_-3.png``), not after a letter or digit (``frame-003``
+    stays frame number 3).
+    """
+    key, last = [], 0
+    for match in _NUMBER.finditer(name):
+        key += [(1, name[last:match.start()].lower()), (0, float(match.group()))]
+        last = match.end()
+    key.append((1, name[last:].lower()))
+    return key
 
 
 def _gray(frame):
@@ -52,8 +81,9 @@ def _gray(frame):
 class Analysis:
     def __init__(self, names, roi, downsample, positions=None,
                  pattern=bags.DEFAULT_POSITION_PATTERN, topic='/camera/image_raw',
-                 state_topic='/focus_motor/state'):
+                 state_topic='/focus_motor/state', judge_images=True):
         self.names, self.roi, self.downsample = list(names), roi, downsample
+        self.judge_images = judge_images
         self.positions, self.pattern = positions or {}, pattern
         self.topic, self.state_topic = topic, state_topic
         self.frames: list[Frame] = []
@@ -65,6 +95,10 @@ class Analysis:
     def add(self, frame: Frame, gray) -> None:
         try:
             frame.values = self.measure(gray)
+            if self.judge_images:
+                judged = image_verdict.judge(gray)
+                frame.verdict, frame.reason = judged.verdict, judged.reason
+                frame.blur_effect = judged.blur_effect
         except ValueError as error:
             self.problems.append((f'{frame.source}:{frame.name}', str(error)))
             return
@@ -84,7 +118,7 @@ class Analysis:
                       or path.is_dir() and list(path.glob('*.mcap'))):
                     self._bag(path, tqdm, progress)
                 elif path.is_dir():
-                    self._images(bags.list_images(path), str(path), tqdm, progress)
+                    self._folder(path, tqdm, progress)
                 elif path.suffix.lower() in bags.IMAGE_SUFFIXES:
                     self._images([path], str(path.parent), tqdm, False)
                 else:
@@ -92,6 +126,27 @@ class Analysis:
             except Exception as error:  # noqa: BLE001 - one bad input must not end the run
                 self.problems.append((str(path), f'{type(error).__name__}: {error}'))
         return self
+
+    def _folder(self, folder, tqdm, progress):
+        """Every folder below (itself included) that holds images is a series; bags too."""
+        series = 0
+        for path in sorted([folder, *(p for p in folder.rglob('*') if p.is_dir())],
+                           key=lambda p: [number_key(part) for part in p.parts]):
+            if any(part.startswith('.') for part in path.relative_to(folder).parts):
+                continue
+            if path != folder and (path / 'metadata.yaml').exists():
+                self._bag(path, tqdm, progress)
+                series += 1
+                continue
+            if any(parent != folder and (parent / 'metadata.yaml').exists()
+                   for parent in path.parents):
+                continue  # inside a bag read above
+            files = sorted(bags.list_images(path), key=lambda p: number_key(p.name))
+            if files:
+                self._images(files, str(path), tqdm, progress)
+                series += 1
+        if not series:
+            self.problems.append((str(folder), 'no image files (nor bags) in it or below'))
 
     def _bar(self, tqdm, iterable, total, desc, progress):
         return tqdm(iterable, total=total, desc=desc, unit='frame',
@@ -183,6 +238,13 @@ class Analysis:
     def best(self) -> Frame | None:
         return max(self.frames, key=lambda f: f.values[self.primary], default=None)
 
+    def series(self) -> dict[str, list[Frame]]:
+        """The frames by source (a bag, a video, a folder), in the order they were read."""
+        groups: dict[str, list[Frame]] = {}
+        for frame in self.frames:
+            groups.setdefault(frame.source, []).append(frame)
+        return groups
+
     def classify(self, threshold: float) -> None:
         for frame in self.frames:
             frame.verdict = CLEAR if frame.values[self.primary] >= threshold else BLURRY
@@ -249,42 +311,55 @@ def x_axis(frames):
 def write_csv(path, analysis):
     with open(path, 'w', newline='') as stream:
         writer = csv.writer(stream)
-        writer.writerow(['source', 'name', 'time', 'position', *analysis.names, 'verdict'])
+        writer.writerow(['source', 'name', 'time', 'position', *analysis.names, 'blur_effect',
+                         'verdict', 'reason'])
         for f in analysis.frames:
             writer.writerow([f.source, f.name, '' if f.time is None else f'{f.time:.6f}',
                              '' if f.position is None else f'{f.position:g}',
-                             *(f'{f.values[n]:.6g}' for n in analysis.names), f.verdict])
+                             *(f'{f.values[n]:.6g}' for n in analysis.names),
+                             '' if math.isnan(f.blur_effect) else f'{f.blur_effect:.4f}',
+                             f.verdict, f.reason])
 
 
-def plot(path, analysis, threshold):
+def plot(path, analysis, threshold=None):
+    """One panel per series: the primary measure, CLEAR/BLURRY points, the best frame."""
     from autofocus.tools.plotting import plt
-    frames = analysis.frames
-    label, xs = x_axis(frames)
-    ys = [f.values[analysis.primary] for f in frames]
-    figure, axes = plt.subplots(figsize=(8, 4.5), dpi=100)
+    groups = analysis.series()
+    figure, panels = plt.subplots(len(groups), 1, figsize=(8, 3.2 * len(groups) + 1.3),
+                                  dpi=100, squeeze=False)
     try:
-        order = sorted(range(len(xs)), key=lambda i: xs[i])
-        axes.plot([xs[i] for i in order], [ys[i] for i in order], color='0.6', zorder=1)
-        clear = [i for i, f in enumerate(frames) if f.verdict == CLEAR]
-        blurry = [i for i, f in enumerate(frames) if f.verdict != CLEAR]
-        axes.scatter([xs[i] for i in clear], [ys[i] for i in clear], color='tab:green',
-                     s=14, zorder=2, label=CLEAR)
-        axes.scatter([xs[i] for i in blurry], [ys[i] for i in blurry], color='tab:gray',
-                     s=14, zorder=2, label=BLURRY)
-        best = max(range(len(ys)), key=ys.__getitem__)
-        axes.scatter([xs[best]], [ys[best]], marker='*', s=220, color='crimson', zorder=3,
-                     label=f'best: {frames[best].name} ({xs[best]:g})')
-        axes.axhline(threshold, color='tab:orange', linestyle='--', linewidth=1,
-                     label=f'threshold {threshold:.4g}')
-        axes.set_xlabel(label)
-        axes.set_ylabel(analysis.primary)
-        axes.set_title('Focus curve')
-        axes.grid(alpha=0.3)
-        axes.legend(loc='best', fontsize='small')
+        for axes, (source, frames) in zip(panels[:, 0], groups.items()):
+            _plot_series(axes, frames, analysis.primary, threshold)
+            axes.set_title(source if len(source) <= 70 else '...' + source[-67:],
+                           fontsize='small')
+        figure.suptitle('Focus curve' + ('s' if len(groups) > 1 else ''))
         figure.tight_layout()
         figure.savefig(path)
     finally:
         plt.close(figure)
+
+
+def _plot_series(axes, frames, primary, threshold):
+    label, xs = x_axis(frames)
+    ys = [f.values[primary] for f in frames]
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    axes.plot([xs[i] for i in order], [ys[i] for i in order], color='0.6', zorder=1)
+    clear = [i for i, f in enumerate(frames) if f.verdict == CLEAR]
+    blurry = [i for i, f in enumerate(frames) if f.verdict != CLEAR]
+    axes.scatter([xs[i] for i in clear], [ys[i] for i in clear], color='tab:green',
+                 s=14, zorder=2, label=CLEAR)
+    axes.scatter([xs[i] for i in blurry], [ys[i] for i in blurry], color='tab:gray',
+                 s=14, zorder=2, label=BLURRY)
+    best = max(range(len(ys)), key=ys.__getitem__)
+    axes.scatter([xs[best]], [ys[best]], marker='*', s=220, color='crimson', zorder=3,
+                 label=f'best: {frames[best].name} ({xs[best]:g})')
+    if threshold is not None:
+        axes.axhline(threshold, color='tab:orange', linestyle='--', linewidth=1,
+                     label=f'threshold {threshold:.4g}')
+    axes.set_xlabel(label)
+    axes.set_ylabel(primary)
+    axes.grid(alpha=0.3)
+    axes.legend(loc='best', fontsize='small')
 
 
 def report_text(analysis, rule):
@@ -302,7 +377,8 @@ def report_text(analysis, rule):
     for verdict in (CLEAR, BLURRY):
         group = [f for f in analysis.frames if f.verdict == verdict]
         lines += ['', f'{verdict} ({len(group)}):']
-        lines += [f'  {f.source}/{f.name}  {f.values[analysis.primary]:.6g}' for f in group]
+        lines += [f'  {f.source}/{f.name}  {f.values[analysis.primary]:.6g}'
+                  + (f'  ({f.reason})' if f.reason else '') for f in group]
     if analysis.problems:
         lines += ['', f'SKIPPED ({len(analysis.problems)}):']
         lines += [f'  {name}: {reason}' for name, reason in analysis.problems]
@@ -330,9 +406,9 @@ def main(argv=None) -> int:
     parser.add_argument('--position-pattern', default=bags.DEFAULT_POSITION_PATTERN,
                         help='regex whose first group is the position in a file name')
     rule = parser.add_mutually_exclusive_group()
-    rule.add_argument('--relative', type=float, default=0.5,
-                      help='CLEAR if the measure is at least this fraction of the best frame\'s '
-                           '(default 0.5)')
+    rule.add_argument('--relative', type=float,
+                      help='CLEAR if the primary measure is at least this fraction of the best '
+                           'frame\'s (e.g. 0.5) instead of the per-image verdict')
     rule.add_argument('--threshold', type=float, help='CLEAR if the measure is at least this')
     rule.add_argument('--labels', help='CSV of file,label (CLEAR/BLURRY) examples to '
                                        'calibrate the threshold from')
@@ -348,8 +424,10 @@ def main(argv=None) -> int:
         parser.error(f'--roi: {error}')
     positions = bags.read_positions_csv(args.positions) if args.positions else None
 
+    per_image = args.labels is None and args.threshold is None and args.relative is None
     analysis = Analysis(names, tuple(args.roi), args.downsample, positions,
-                        args.position_pattern, args.topic, args.state_topic)
+                        args.position_pattern, args.topic, args.state_topic,
+                        judge_images=per_image)
     analysis.run(args.inputs, progress=False if args.no_progress else None)
     for name, reason in analysis.problems:
         print(f'skipped {name}: {reason}', file=sys.stderr)
@@ -367,11 +445,15 @@ def main(argv=None) -> int:
     elif args.threshold is not None:
         threshold = args.threshold
         rule_text = f'{analysis.primary} >= {threshold:.6g} (given)'
-    else:
+    elif args.relative is not None:
         threshold = args.relative * analysis.best().values[analysis.primary]
         rule_text = (f'{analysis.primary} >= {args.relative:g} x best frame\'s = '
-                     f'{threshold:.6g}')
-    analysis.classify(threshold)
+                     f'{threshold:.6g} (relative to this run: an all-blurry run still has '
+                     'CLEAR frames)')
+    else:
+        threshold, rule_text = None, image_verdict.rule_text()
+    if threshold is not None:
+        analysis.classify(threshold)
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,211 @@
+"""focus_fleet on a fleet of loopback cameras: real RTSP (GStreamer's server), our HTTP
+snapshot and MJPEG servers, broken cameras, credentials, baselines and drift."""
+import csv
+import json
+import pathlib
+import shutil
+
+import cv2
+import pytest
+
+from fleet_cameras import HttpCameras, RtspCamera, SilentCamera, closed_port
+from autofocus.tools import fleet
+
+DATA = pathlib.Path(__file__).parent / 'data'
+# Real best-focus frames of three scenes.
+RTSP_IMAGE = DATA / 'defocus-series-sharpeval' / 'tools' / '0.png'
+SNAP_IMAGE = DATA / 'focus-sweep-fpd-xp005' / 'z-049.jpg'
+MJPEG_IMAGE = DATA / 'defocus-exposure-sharpeval' / 'tools' / '0_40.png'
+
+needs_rtsp = pytest.mark.skipif(
+    shutil.which('gst-inspect-1.0') is None or not pathlib.Path('/usr/bin/python3').exists(),
+    reason='GStreamer RTSP server not installed (scripts/setup.sh installs it)')
+
+
+def _jpeg(path, blur=0.0):
+    image = cv2.imread(str(path))
+    if blur:
+        image = cv2.GaussianBlur(image, (0, 0), blur)
+    return cv2.imencode('.jpg', image, (cv2.IMWRITE_JPEG_QUALITY, 95))[1].tobytes()
+
+
+def _blurred_file(path, folder, blur):
+    out = folder / f'blurred_{path.stem}.png'
+    cv2.imwrite(str(out), cv2.GaussianBlur(cv2.imread(str(path)), (0, 0), blur))
+    return out
+
+
+def _report(out):
+    data = json.loads((out / 'fleet.json').read_text())
+    with open(out / 'fleet.csv', newline='') as stream:
+        rows = list(csv.DictReader(stream))
+    return {c['name']: c for c in data['cameras']}, data, rows
+
+
+@pytest.fixture
+def http_cameras():
+    cameras = HttpCameras({'snap': _jpeg(SNAP_IMAGE), 'mjpeg': _jpeg(MJPEG_IMAGE)})
+    yield cameras
+    cameras.close()
+
+
+@needs_rtsp
+def test_a_baseline_run_then_a_blurred_run_reports_the_drift(tmp_path, http_cameras,
+                                                              monkeypatch, capsys):
+    monkeypatch.delenv('AUTOFOCUS_CAMERA_USER', raising=False)
+    rtsp = RtspCamera(RTSP_IMAGE)
+    try:
+        cameras = tmp_path / 'cameras.txt'
+
+        def listing(rtsp_url):
+            cameras.write_text(f'# the loopback fleet\n{rtsp_url} gate\n'
+                               f'{http_cameras.url("/snap")} yard\n'
+                               f'{http_cameras.url("/mjpeg")}  hall\n')
+        listing(rtsp.url)
+        out = tmp_path / 'out'
+        common = ['--file', str(cameras), '-o', str(out), '--timeout', '60', '--quiet']
+        assert fleet.main(common) == 0
+        by_name, data, rows = _report(out)
+        assert set(by_name) == {'gate', 'yard', 'hall'}
+        kinds = {n: c['kind'] for n, c in by_name.items()}
+        assert kinds == {'gate': 'rtsp', 'yard': 'snapshot', 'hall': 'mjpeg'}
+        for name, camera in by_name.items():
+            assert camera['reachable'] and camera['frames'] == 3, camera
+            assert camera['status'] == 'NEW' and 'baseline stored' in camera['note']
+            assert camera['verdict'] == 'CLEAR', camera
+            assert (out / camera['thumbnail']).is_file()
+        baseline = json.loads((out / 'baseline.json').read_text())['cameras']
+        assert set(baseline) == {'gate', 'yard', 'hall'}
+        assert 'blur_effect <=' in data['rule'] and len(rows) == 3
+
+        # Same scenes again: no drift.
+        assert fleet.main(common) == 0
+        by_name, _, _ = _report(out)
+        assert {c['status'] for c in by_name.values()} == {'SAME'}
+        assert all(abs(c['change']) < 0.3 for c in by_name.values())
+
+        # Every lens knocked out of focus.
+        rtsp.close()
+        rtsp = RtspCamera(_blurred_file(RTSP_IMAGE, tmp_path, 2.5))
+        listing(rtsp.url)   # a new port: the camera keeps its name, so its baseline
+        http_cameras.images.update(snap=_jpeg(SNAP_IMAGE, 2.5), mjpeg=_jpeg(MJPEG_IMAGE, 2.5))
+        capsys.readouterr()
+        assert fleet.main(common) == 1
+        by_name, data, rows = _report(out)
+        for name, camera in by_name.items():
+            assert camera['status'] == 'WORSE', camera
+            assert camera['change'] < -0.5 and camera['baseline_sharpness'] > camera['sharpness']
+        assert by_name['gate']['verdict'] == 'BLURRY' and by_name['hall']['verdict'] == 'BLURRY'
+        assert '3 WORSE' in capsys.readouterr().out
+        page = (out / 'report.html').read_text()
+        assert page.count('<tr class="WORSE">') == 3 and '3 worse' in page
+        # The baseline is kept until asked: a later run still sees the drift.
+        assert json.loads((out / 'baseline.json').read_text())['cameras'] == baseline
+        assert fleet.main([*common, '--baseline']) == 0
+        assert {c['status'] for c in _report(out)[0].values()} == {'NEW'}
+        assert fleet.main(common) == 0
+    finally:
+        rtsp.close()
+
+
+def test_broken_cameras_are_named_with_the_reason(tmp_path, http_cameras, monkeypatch):
+    monkeypatch.delenv('AUTOFOCUS_CAMERA_USER', raising=False)
+    silent = SilentCamera()
+    try:
+        refused = closed_port()
+        urls = {'refused': f'http://127.0.0.1:{refused}/snap',
+                'hung': f'http://127.0.0.1:{silent.port}/snap',
+                'hung-rtsp': f'rtsp://127.0.0.1:{silent.port}/stream',
+                'garbage': http_cameras.url('/garbage'),
+                'endless': http_cameras.url('/endless'),
+                'missing': http_cameras.url('/no-such-path'),
+                'locked': http_cameras.url('/auth/snap'),
+                'ok': http_cameras.url('/mjpeg-nolen')}
+        listing = tmp_path / 'cameras.txt'
+        listing.write_text(''.join(f'{url} {name}\n' for name, url in urls.items()))
+        out = tmp_path / 'out'
+        assert fleet.main(['--file', str(listing), '-o', str(out), '--timeout', '4',
+                           '--quiet', '--fail-on-unreachable']) == 3
+        by_name, _, rows = _report(out)
+        reasons = {n: c['error'] for n, c in by_name.items()}
+        assert 'connection refused' in reasons['refused']
+        assert 'timed out' in reasons['hung']
+        assert 'timed out' in reasons['hung-rtsp']
+        assert 'not a JPEG or PNG image' in reasons['garbage']
+        assert 'larger than' in reasons['endless']
+        assert 'HTTP 404' in reasons['missing']
+        assert 'needs credentials' in reasons['locked']
+        assert by_name['ok']['reachable'] and by_name['ok']['kind'] == 'mjpeg'
+        assert [r['name'] for r in rows][-1] == 'ok'   # worst first: the good one last
+        assert all(not c['reachable'] for n, c in by_name.items() if n != 'ok')
+    finally:
+        silent.close()
+
+
+@needs_rtsp
+def test_credentials_come_from_a_file_or_the_environment_and_never_show(
+        tmp_path, http_cameras, monkeypatch, capsys):
+    monkeypatch.delenv('AUTOFOCUS_CAMERA_USER', raising=False)
+    rtsp = RtspCamera(RTSP_IMAGE, env={'FLEET_RTSP_USER': 'cam',
+                                       'FLEET_RTSP_PASSWORD': 's3cret-rtsp',
+                                       'PATH': '/usr/bin:/bin'})
+    try:
+        out = tmp_path / 'out'
+        locked = http_cameras.url('/auth/snap')
+        # On the command line: refused before anything is contacted.
+        with pytest.raises(SystemExit) as exit_info:
+            fleet.main([locked.replace('http://', 'http://cam:s3cret@'), '-o', str(out)])
+        assert exit_info.value.code == 2
+        assert 'netrc' in capsys.readouterr().err and http_cameras.requests == []
+        # From a netrc file (RTSP's host is the same: one machine line serves both).
+        netrc = tmp_path / 'cameras.netrc'
+        netrc.write_text('machine 127.0.0.1 login cam password s3cret\n')
+        netrc.chmod(0o600)
+        assert fleet.main([locked, rtsp.url, '-o', str(out), '--credentials', str(netrc),
+                           '--timeout', '60', '--quiet']) == 0
+        by_name, _, _ = _report(out)
+        assert by_name[locked]['reachable']
+        assert 'credentials were refused' in by_name[rtsp.url]['error']
+        # From the environment.
+        monkeypatch.setenv('AUTOFOCUS_CAMERA_USER', 'cam')
+        monkeypatch.setenv('AUTOFOCUS_CAMERA_PASSWORD', 's3cret-rtsp')
+        assert fleet.main([rtsp.url, locked, '-o', str(out), '--timeout', '60',
+                           '--quiet']) == 0
+        by_name, _, _ = _report(out)
+        assert by_name[rtsp.url]['reachable'] and by_name[rtsp.url]['kind'] == 'rtsp'
+        assert 'credentials were refused' in by_name[locked]['error']
+        captured = capsys.readouterr()
+        for text in [captured.out, captured.err, *(p.read_text(errors='replace')
+                                                   for p in out.iterdir() if p.is_file())]:
+            assert 's3cret' not in text
+    finally:
+        rtsp.close()
+
+
+def test_a_host_range_tries_templates_on_the_named_ports_only(tmp_path, http_cameras):
+    out = tmp_path / 'out'
+    closed = closed_port()
+    assert fleet.main(['--hosts', '127.0.0.1', '--template', 'http://{host}:{port}/snap',
+                       '--http-ports', f'{closed},{http_cameras.port}', '--rtsp-ports', '1',
+                       '--make', 'hikvision', '-o', str(out), '--timeout', '10',
+                       '--quiet']) == 0
+    by_name, _, _ = _report(out)
+    camera = by_name['127.0.0.1']
+    assert camera['reachable'] and camera['url'] == http_cameras.url('/snap')
+    assert any(f':{closed}/' in t and 'refused' in t for t in camera['tried'])
+    # Only the named host and ports were contacted: the hikvision snapshot path first.
+    assert http_cameras.requests[0] == '/ISAPI/Streaming/channels/101/picture'
+    assert set(http_cameras.requests) == {'/ISAPI/Streaming/channels/101/picture', '/snap'}
+    with pytest.raises(SystemExit):
+        fleet.main(['--hosts', '10.0.0.0/8', '--make', 'generic', '-o', str(out)])
+    with pytest.raises(SystemExit):
+        fleet.main(['--hosts', '127.0.0.1', '-o', str(out)])   # no template: nothing to try
+
+
+def test_parallel_connections_are_bounded(tmp_path, http_cameras):
+    urls = [http_cameras.url('/slow') + f'?camera={i}' for i in range(6)]
+    http_cameras.requests.clear()
+    assert fleet.main([*urls, '--parallel', '2', '--frames', '1', '-o', str(tmp_path / 'o'),
+                       '--timeout', '30', '--quiet']) == 0
+    assert len(http_cameras.requests) == 6
+    assert 1 <= http_cameras.open_max <= 2

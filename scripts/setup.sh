@@ -32,6 +32,25 @@ fi
 # generate. Safe to repeat.
 "$venv/bin/python" "$repo/scripts/fix_wheel_cmake_paths.py" "$venv"
 
+# Debian packages for focus_fleet's tests: GStreamer's RTSP server (a real RTSP camera on
+# loopback) and iproute2 (the WS-Discovery test's network namespaces). Only what is missing.
+fleet_debs=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
+            gstreamer1.0-plugins-good iproute2)
+missing_debs=()
+for deb in "${fleet_debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "ok installed" || missing_debs+=("$deb")
+done
+if [ ${#missing_debs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[setup] installing Debian packages: ${missing_debs[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing_debs[@]}"
+  else
+    echo "[setup] missing Debian packages (the fleet tests skip without them; as root:" \
+         "apt-get install ${missing_debs[*]})" >&2
+  fi
+fi
+
 mkdir -p "$repo/log"
 echo "[setup] colcon build"
 cd "$repo"

@@ -1,9 +1,12 @@
 """focus_fleet on a fleet of loopback cameras: real RTSP (GStreamer's server), our HTTP
 snapshot and MJPEG servers, broken cameras, credentials, baselines and drift."""
 import csv
+import os
 import json
 import pathlib
 import shutil
+import subprocess
+import sys
 
 import cv2
 import pytest
@@ -17,9 +20,18 @@ RTSP_IMAGE = DATA / 'defocus-series-sharpeval' / 'tools' / '0.png'
 SNAP_IMAGE = DATA / 'focus-sweep-fpd-xp005' / 'z-049.jpg'
 MJPEG_IMAGE = DATA / 'defocus-exposure-sharpeval' / 'tools' / '0_40.png'
 
-needs_rtsp = pytest.mark.skipif(
-    shutil.which('gst-inspect-1.0') is None or not pathlib.Path('/usr/bin/python3').exists(),
-    reason='GStreamer RTSP server not installed (scripts/setup.sh installs it)')
+def _rtsp_server_installed():
+    try:
+        return subprocess.run(
+            ['/usr/bin/python3', '-c', "import gi; gi.require_version('GstRtspServer', '1.0')"],
+            capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+needs_rtsp = pytest.mark.skipif(not _rtsp_server_installed(),
+                                reason='GStreamer RTSP server not installed (scripts/setup.sh '
+                                       'installs it as root)')
 
 
 def _jpeg(path, blur=0.0):
@@ -209,3 +221,73 @@ def test_parallel_connections_are_bounded(tmp_path, http_cameras):
                        '--timeout', '30', '--quiet']) == 0
     assert len(http_cameras.requests) == 6
     assert 1 <= http_cameras.open_max <= 2
+
+
+ONVIF_CAMERA = pathlib.Path(__file__).parent / 'fleet_onvif_camera.py'
+
+
+def _ip(*args, check=True):
+    return subprocess.run(['ip', *args], capture_output=True, text=True, check=check)
+
+
+@pytest.fixture
+def two_namespaces():
+    """Namespaces 'client' and 'camera' joined by a veth pair, nothing else on them."""
+    if os.geteuid() != 0 or shutil.which('ip') is None:
+        pytest.skip('network namespaces need root and iproute2')
+    tag = f'{os.getpid() % 100000}'
+    client, camera = f'afd-fleet-c{tag}', f'afd-fleet-m{tag}'
+    subnet = f'10.213.{os.getpid() % 250}'
+    try:
+        for ns in (client, camera):
+            _ip('netns', 'add', ns)
+        _ip('link', 'add', f'afc{tag}', 'netns', client, 'type', 'veth',
+            'peer', 'name', f'afm{tag}', 'netns', camera)
+        for ns, dev, host in ((client, f'afc{tag}', 1), (camera, f'afm{tag}', 2)):
+            _ip('-n', ns, 'addr', 'add', f'{subnet}.{host}/24', 'dev', dev)
+            _ip('-n', ns, 'link', 'set', dev, 'up', 'multicast', 'on')
+            _ip('-n', ns, 'link', 'set', 'lo', 'up')
+            _ip('-n', ns, 'route', 'add', '224.0.0.0/4', 'dev', dev)
+        yield client, camera, f'{subnet}.2'
+    finally:
+        for ns in (client, camera):
+            _ip('netns', 'del', ns, check=False)
+
+
+def test_ws_discovery_finds_an_onvif_camera_in_a_network_namespace(tmp_path, two_namespaces):
+    client, camera_ns, address = two_namespaces
+    snapshot = tmp_path / 'snapshot.jpg'
+    snapshot.write_bytes(_jpeg(SNAP_IMAGE))
+    camera = subprocess.Popen(['ip', 'netns', 'exec', camera_ns, sys.executable,
+                               str(ONVIF_CAMERA), address, '8080', str(snapshot)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert camera.stdout.readline().strip() == 'READY', camera.stderr.read()[-2000:]
+        out = tmp_path / 'out'
+        run = subprocess.run(
+            ['ip', 'netns', 'exec', client, sys.executable, '-m', 'autofocus.tools.fleet',
+             '--discover', '4', '--make', 'generic', '--http-ports', '8080',
+             '--rtsp-ports', '554', '-o', str(out), '--timeout', '20'],
+            capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert '1 ONVIF camera(s) answered' in run.stderr and address in run.stderr
+        by_name, _, _ = _report(out)
+        assert list(by_name) == [address]
+        found = by_name[address]
+        assert found['reachable'] and found['kind'] == 'snapshot'
+        assert found['url'] == f'http://{address}:8080/snapshot.jpg'
+        assert any(':554/' in t and 'refused' in t for t in found['tried'])
+        # Without --discover nothing is looked for: no camera named is a usage error.
+        quiet = subprocess.run(['ip', 'netns', 'exec', client, sys.executable, '-m',
+                                'autofocus.tools.fleet', '--make', 'generic', '-o', str(out)],
+                               capture_output=True, text=True, timeout=120)
+        assert quiet.returncode == 2 and 'no camera named' in quiet.stderr
+    finally:
+        camera.terminate()
+        try:
+            camera.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            camera.kill()
+            camera.wait()
+        camera.stdout.close()
+        camera.stderr.close()

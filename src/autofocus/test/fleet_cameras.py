@@ -23,6 +23,7 @@ class HttpCameras:
     /auth/snap     images['snap'] behind Basic authentication (user, password)
     /garbage       200 image/jpeg of bytes that are no image
     /endless       200 image/jpeg without a length that never ends
+    /drip          headers one line at a time, forever (outlasts every socket timeout)
     /slow          images['snap'] after `slow_seconds` (counts connections open at once)
     """
 
@@ -117,6 +118,15 @@ class HttpCameras:
         block = b'\xff\xd8' + b'\x00' * 65534
         for _ in range(1000):   # 64 MB at most, far beyond the probe's limit
             handler.wfile.write(block)
+
+    def _drip(self, handler):
+        """A status line, then one header line every half second: never a whole answer,
+        yet never silent long enough for a socket timeout."""
+        handler.wfile.write(b'HTTP/1.0 200 OK\r\n')
+        for number in range(240):
+            handler.wfile.flush()
+            time.sleep(0.5)
+            handler.wfile.write(f'X-Drip-{number}: a\r\n'.encode())
 
     def _slow(self, handler):
         with self._lock:

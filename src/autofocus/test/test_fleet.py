@@ -291,3 +291,36 @@ def test_ws_discovery_finds_an_onvif_camera_in_a_network_namespace(tmp_path, two
             camera.wait()
         camera.stdout.close()
         camera.stderr.close()
+
+
+def test_a_camera_dripping_bytes_is_abandoned_at_its_hard_limit(tmp_path, http_cameras):
+    out = tmp_path / 'out'
+    assert fleet.main([http_cameras.url('/drip'), http_cameras.url('/snap'), '-o', str(out),
+                       '--timeout', '2', '--parallel', '1', '--quiet']) == 0
+    by_name, _, rows = _report(out)
+    assert 'abandoned' in by_name[http_cameras.url('/drip')]['error']
+    assert by_name[http_cameras.url('/snap')]['reachable']   # its slot went to the next one
+    assert rows[0]['name'] == http_cameras.url('/drip')
+
+
+EXPOSURE = DATA / 'defocus-exposure-sharpeval' / 'tools'
+
+
+def _measured(name, path):
+    result = fleet.Result(name, reachable=True)
+    fleet.judge_frames(result, [cv2.imread(str(path))])
+    return result
+
+
+@pytest.mark.parametrize('now,expected', [('0_20', 'SCENE CHANGED'), ('0_40', 'SCENE CHANGED'),
+                                          ('2_60', 'WORSE'), ('4_60', 'WORSE'),
+                                          ('0_60', 'SAME'), ('1_60', 'SAME')])
+def test_less_light_is_not_a_lens_that_moved(now, expected):
+    """Real frames: baseline at best focus and E=60; the same focus at less light is not
+    WORSE although its gradient energy falls by far more than the drift threshold."""
+    baseline = fleet.baseline_entry(_measured('cam', EXPOSURE / '0_60.png'))
+    result = _measured('cam', EXPOSURE / f'{now}.png')
+    fleet.compare(result, baseline, drift=0.3, blur_rise=0.05)
+    assert result.status == expected, (result.change, result.blur_rise)
+    if expected == 'SCENE CHANGED':
+        assert result.change < -0.3 and 'light or scene' in result.note

@@ -31,7 +31,6 @@ import sys
 import threading
 import time
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from autofocus.core import measures, verdict as image_verdict
@@ -41,8 +40,8 @@ from autofocus.tools.fleet_targets import Camera, TargetError
 
 DRIFT_MEASURE = 'tenengrad'   # gradient energy: robust to noise, falls steadily with blur
 REPORT_MEASURES = ('laplacian_variance', 'tenengrad', 'normalized_variance')
-WORSE, BETTER, SAME, NEW, UNREACHABLE, INCOMPARABLE = (
-    'WORSE', 'BETTER', 'SAME', 'NEW', 'UNREACHABLE', 'NOT COMPARABLE')
+WORSE, BETTER, SAME, NEW, UNREACHABLE, INCOMPARABLE, SCENE = (
+    'WORSE', 'BETTER', 'SAME', 'NEW', 'UNREACHABLE', 'NOT COMPARABLE', 'SCENE CHANGED')
 
 
 @dataclass
@@ -64,6 +63,7 @@ class Result:
     baseline_blur_effect: float | None = None
     baseline_time: str = ''
     change: float | None = None       # sharpness / baseline - 1
+    blur_rise: float | None = None    # blur_effect - baseline's
     status: str = ''
     note: str = ''
     thumbnail: str = ''
@@ -103,7 +103,7 @@ def probe(camera: Camera, args, credentials: fleet_targets.CredentialStore, thum
         creds = credentials.for_url(url)
         try:
             kind, frames = camera_probe.grab(url, args.frames, args.timeout, creds,
-                                             args.interval)
+                                             args.interval, args.insecure)
         except camera_probe.ProbeError as error:
             result.tried.append(f'{url}: {camera_probe.redact(str(error), creds)}')
             continue
@@ -156,8 +156,15 @@ def judge_frames(result: Result, frames) -> None:
     result.reason = f'{clear}/{len(judged)} frames CLEAR; median frame: {median.reason}'
 
 
-def compare(result: Result, baseline: dict, drift: float) -> None:
-    """Set result.status against the camera's stored baseline (None: none yet)."""
+def compare(result: Result, baseline: dict, drift: float, blur_rise: float) -> None:
+    """Set result.status against the camera's stored baseline (None: none yet).
+
+    WORSE needs both signs of a lens that moved: the gradient energy fell by more than
+    `drift` AND blur_effect rose by at least `blur_rise`. Light alone moves the first a lot
+    and the second little (real defocus-exposure series, same focus, 3x less light:
+    tenengrad -65 %, blur_effect -0.05), so a camera checked at dusk is SCENE CHANGED,
+    not WORSE; two defocus steps at the same light raise blur_effect by 0.10-0.15.
+    """
     if not result.reachable:
         return
     if not baseline:
@@ -176,8 +183,18 @@ def compare(result: Result, baseline: dict, drift: float) -> None:
         result.note = 'the baseline or this run has no sharpness (a blank frame)'
         return
     result.change = result.sharpness / result.baseline_sharpness - 1.0
-    result.status = WORSE if result.change < -drift else \
-        BETTER if result.change > drift else SAME
+    if result.blur_effect is not None and result.baseline_blur_effect is not None:
+        result.blur_rise = result.blur_effect - result.baseline_blur_effect
+    if result.change < -drift:
+        if result.blur_rise is None or result.blur_rise >= blur_rise:
+            result.status = WORSE
+        else:
+            result.status = SCENE
+            result.note = (f'{DRIFT_MEASURE} fell {-result.change:.0%} but blur_effect rose '
+                           f'only {result.blur_rise:+.3f} (< {blur_rise:g}): light or scene '
+                           'changed rather than focus')
+    else:
+        result.status = BETTER if result.change > drift else SAME
 
 
 def load_baseline(path: pathlib.Path) -> dict:
@@ -236,30 +253,77 @@ def collect_cameras(args) -> list[Camera]:
     return unique
 
 
+def hard_limit(camera: Camera, timeout: float) -> float:
+    """Seconds after which a camera's worker is abandoned: every URL its timeout, twice."""
+    return 2.0 * timeout * (len(camera.urls) + 1) + 5.0
+
+
 def run(cameras, args, credentials, out: pathlib.Path) -> list[Result]:
-    """Probe every camera, at most args.parallel at once (one connection each)."""
+    """Probe every camera, at most args.parallel at once (one connection each).
+
+    Every grab has its own timeouts; a worker that still overruns its hard limit (a
+    server dripping one byte at a time through the socket timeouts) is abandoned: the
+    camera is reported as not answering and its slot goes to the next camera. The
+    worker is a daemon thread, so it cannot keep the process alive.
+    """
     thumbs = out / 'thumbs'
     thumbs.mkdir(parents=True, exist_ok=True)
-    results = [None] * len(cameras)
+    results: list = [None] * len(cameras)
+    slots = threading.Semaphore(args.parallel)
     lock = threading.Lock()
+    running: dict[int, float] = {}    # camera index -> deadline (monotonic)
     done = [0]
 
-    def one(index):
-        results[index] = probe(cameras[index], args, credentials, thumbs, index)
+    def finish(index, result, release):
         with lock:
+            if results[index] is not None:
+                return  # abandoned already; its slot was given away then
+            results[index] = result
+            running.pop(index, None)
             done[0] += 1
             if not args.quiet:
-                r = results[index]
-                print(f'[{done[0]}/{len(cameras)}] {r.name}: '
-                      + (f'{r.verdict} ({r.kind}, {r.frames} frames)' if r.reachable
-                         else f'unreachable: {r.error}'), file=sys.stderr)
+                print(f'[{done[0]}/{len(cameras)}] {result.name}: '
+                      + (f'{result.verdict} ({result.kind}, {result.frames} frames)'
+                         if result.reachable else f'unreachable: {result.error}'),
+                      file=sys.stderr)
+        if release:
+            slots.release()
 
-    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-        list(pool.map(one, range(len(cameras))))
+    def worker(index):
+        try:
+            result = probe(cameras[index], args, credentials, thumbs, index)
+        except Exception as error:  # noqa: BLE001 - reported, never lost
+            result = Result(cameras[index].name, status=UNREACHABLE,
+                            error=f'{type(error).__name__}: {error}')
+        finish(index, result, release=True)
+
+    def abandon_overdue():
+        now = time.monotonic()
+        with lock:
+            overdue = [i for i, deadline in running.items() if now > deadline]
+        for index in overdue:
+            limit = hard_limit(cameras[index], args.timeout)
+            finish(index, Result(cameras[index].name, status=UNREACHABLE,
+                                 error=f'no complete answer within {limit:.0f} s '
+                                       '(abandoned)'), release=True)
+
+    for index in range(len(cameras)):
+        while not slots.acquire(timeout=0.5):
+            abandon_overdue()
+        with lock:
+            running[index] = time.monotonic() + hard_limit(cameras[index], args.timeout)
+        threading.Thread(target=worker, args=(index,), daemon=True,
+                         name=f'focus_fleet-{index}').start()
+    while True:
+        with lock:
+            if not running:
+                break
+        time.sleep(0.2)
+        abandon_overdue()
     return results
 
 
-RANK = {WORSE: 0, UNREACHABLE: 1, INCOMPARABLE: 3, NEW: 4, SAME: 4, BETTER: 4}
+RANK = {WORSE: 0, UNREACHABLE: 1, SCENE: 3, INCOMPARABLE: 3, NEW: 4, SAME: 4, BETTER: 4}
 
 
 def worst_first(results):
@@ -300,6 +364,11 @@ def main(argv=None) -> int:
     parser.add_argument('--drift', type=float, default=0.3,
                         help=f'WORSE when {DRIFT_MEASURE} fell by more than this fraction of '
                              'the baseline (default 0.3)')
+    parser.add_argument('--blur-rise', type=float, default=0.05,
+                        help='... and blur_effect rose by at least this (default 0.05; 0 '
+                             'judges by the measure alone)')
+    parser.add_argument('--insecure', action='store_true',
+                        help='do not verify HTTPS certificates (cameras\' are self-signed)')
     parser.add_argument('--frames', type=int, default=3, help='frames per camera (default 3)')
     parser.add_argument('--interval', type=float, default=0.2,
                         help='seconds between snapshot requests')
@@ -313,6 +382,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.drift < 1:
         parser.error('--drift is a fraction between 0 and 1')
+    if not 0 <= args.blur_rise < 1:
+        parser.error('--blur-rise: 0 <= value < 1 (blur_effect runs from 0 to 1)')
     if not 1 <= args.frames <= 100:
         parser.error('--frames: 1..100')
     if not 1 <= args.parallel <= 256:
@@ -339,7 +410,8 @@ def main(argv=None) -> int:
 
     results = run(cameras, args, credentials, out)
     for result in results:
-        compare(result, None if args.baseline else stored.get(result.name), args.drift)
+        compare(result, None if args.baseline else stored.get(result.name), args.drift,
+                args.blur_rise)
         if result.reachable and (args.baseline or result.status == NEW) \
                 and result.sharpness is not None:
             stored[result.name] = baseline_entry(result)
@@ -350,8 +422,10 @@ def main(argv=None) -> int:
     ordered = worst_first(results)
     rule = image_verdict.rule_text()
     fleet_report.write_csv(out / 'fleet.csv', ordered)
-    fleet_report.write_json(out / 'fleet.json', ordered, rule, args.drift, DRIFT_MEASURE)
-    fleet_report.write_html(out / 'report.html', ordered, rule, args.drift, DRIFT_MEASURE)
+    fleet_report.write_json(out / 'fleet.json', ordered, rule, args.drift, DRIFT_MEASURE,
+                            args.blur_rise)
+    fleet_report.write_html(out / 'report.html', ordered, rule, args.drift, DRIFT_MEASURE,
+                            args.blur_rise)
 
     counts = {s: sum(r.status == s for r in results) for s in (WORSE, UNREACHABLE)}
     blurry = sum(r.reachable and r.verdict == image_verdict.BLURRY for r in results)

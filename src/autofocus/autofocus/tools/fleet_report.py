@@ -15,7 +15,8 @@ import cv2
 
 THUMB_WIDTH = 240
 COLUMNS = ('name', 'status', 'verdict', 'change', 'sharpness', 'baseline_sharpness',
-           'blur_effect', 'baseline_blur_effect', 'reachable', 'kind', 'url', 'frames', 'size',
+           'blur_effect', 'baseline_blur_effect', 'blur_rise', 'reachable', 'kind', 'url',
+           'frames', 'size',
            'laplacian_variance', 'tenengrad', 'normalized_variance', 'error', 'reason', 'note',
            'baseline_time', 'thumbnail', 'seconds')
 
@@ -56,8 +57,9 @@ def write_csv(path, results) -> None:
             writer.writerow([_fmt(row.get(c)) for c in COLUMNS])
 
 
-def write_json(path, results, rule, drift, measure) -> None:
+def write_json(path, results, rule, drift, measure, blur_rise=0.0) -> None:
     data = {'rule': rule, 'drift_threshold': drift, 'drift_measure': measure,
+            'blur_rise_threshold': blur_rise,
             'cameras': [dataclasses.asdict(r) for r in results]}
     path.write_text(json.dumps(data, indent=1) + '\n')
 
@@ -71,12 +73,14 @@ vertical-align:top;text-align:left}th{background:#f4f4f4}
 """
 
 
-def write_html(path, results, rule, drift, measure) -> None:
+def write_html(path, results, rule, drift, measure, blur_rise=0.0) -> None:
     esc = html.escape
     rows = []
     for r in results:
         if r.change is not None:
             change = f'{r.change:+.0%} {esc(measure)}'
+            if r.blur_rise is not None:
+                change += f'<br><small>blur_effect {r.blur_rise:+.3f}</small>'
         else:
             change = ''
         thumb = f'<img src="{esc(r.thumbnail)}" alt="thumbnail of {esc(r.name)}">' \
@@ -99,7 +103,8 @@ def write_html(path, results, rule, drift, measure) -> None:
 <style>{_STYLE}</style></head><body>
 <h1>Camera focus: {len(results)} cameras, {worse} worse, {unreachable} unreachable</h1>
 <p>Verdict {esc(rule)}.<br>Drift: WORSE when {esc(measure)} fell by more than {drift:.0%}
-against the camera's own baseline. Worst first.</p>
+against the camera's own baseline and blur_effect rose by at least {blur_rise:g}. Worst
+first.</p>
 <table><thead><tr><th>frame</th><th>camera</th><th>status</th><th>verdict</th>
 <th>change</th><th>blur_effect</th><th>details</th></tr></thead><tbody>
 {chr(10).join(rows)}

@@ -324,3 +324,18 @@ def test_less_light_is_not_a_lens_that_moved(now, expected):
     assert result.status == expected, (result.change, result.blur_rise)
     if expected == 'SCENE CHANGED':
         assert result.change < -0.3 and 'light or scene' in result.note
+
+
+def test_help_and_usage_errors_touch_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        fleet.main(['--help'])
+    assert exit_info.value.code == 0 and 'baseline' in capsys.readouterr().out
+    for argv, words in ((['ftp://10.0.0.1/x'], 'not an rtsp'), ([], 'no camera named'),
+                        (['http://127.0.0.1:1/x', '--drift', '2'], '--drift'),
+                        (['--hosts', '10.0.0.9-10.0.0.1', '--make', 'axis'], 'ends before'),
+                        (['--hosts', '127.0.0.1', '--make', 'nikon'], 'unknown')):
+        with pytest.raises(SystemExit) as exit_info:
+            fleet.main(argv)
+        assert exit_info.value.code == 2 and words in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -116,10 +116,14 @@ def probe(camera: Camera, args, credentials: fleet_targets.CredentialStore, thum
     result.seconds = round(time.monotonic() - started, 2)
     if not frames:
         result.status = UNREACHABLE
-        result.error = '; '.join(result.tried) if len(result.tried) <= 3 else \
-            f'{result.tried[0]}; ... ({len(result.tried)} URLs tried)'
-        if not result.tried:
-            result.error = 'no URL to try'
+        if len(camera.urls) == 1:  # the URL is the camera: say only why
+            result.url = camera.urls[0]
+            result.error = result.tried[0][len(camera.urls[0]) + 2:] if result.tried else ''
+        elif len(result.tried) <= 3:
+            result.error = '; '.join(result.tried)
+        else:
+            result.error = f'{result.tried[0]}; ... ({len(result.tried)} URLs tried)'
+        result.error = result.error or 'no URL to try'
         return result
     result.reachable = True
     judge_frames(result, frames)

@@ -181,3 +181,20 @@ def test_sub_folders_are_series_of_their_own_ordered_by_signed_number(tmp_path):
     assert analyze.main([str(tmp_path / 'empty'), str(top / 'smear'), '-o', str(out),
                          '--no-progress']) == 0
     assert 'empty: no image files' in (out / 'report.txt').read_text()
+
+
+def test_a_bag_recorded_with_the_lens_parked_out_of_focus_is_blurry(tmp_path):
+    exposure = pathlib.Path(__file__).parent / 'data' / 'defocus-exposure-sharpeval' / 'tools'
+    frames = [(f'f{i}', cv2.imread(str(exposure / f'{d}_40.png')), None)
+              for i, d in enumerate((6, 7, 8, 9, 7, 6))]
+    bag = tmp_path / 'parked'
+    bags.frames_to_bag(frames, bag, log=lambda *_: None)
+    out = tmp_path / 'out'
+    assert analyze.main([str(bag), '-o', str(out), '--no-progress']) == 0
+    rows = _rows(out)
+    assert len(rows) == 6 and {r['verdict'] for r in rows} == {'BLURRY'}
+    # A sharp frame in the same bag would be CLEAR: the verdict does not need one.
+    frames.append(('sharp', cv2.imread(str(exposure / '0_40.png')), None))
+    bags.frames_to_bag(frames, tmp_path / 'mixed', log=lambda *_: None)
+    assert analyze.main([str(tmp_path / 'mixed'), '-o', str(out), '--no-progress']) == 0
+    assert [r['verdict'] for r in _rows(out)] == ['BLURRY'] * 6 + ['CLEAR']

@@ -18,6 +18,7 @@ are compared, never "the next frame".
 """
 import sys
 import collections
+import math
 import random
 import threading
 import time
@@ -34,11 +35,13 @@ from rclpy.node import Node
 from rclpy.time import Time
 
 from autofocus.core import measures, strategies
-from autofocus.core.focus_request import FocusDefaults, resolve
+from autofocus.core.focus_request import (
+    MAX_TIMEOUT, FocusDefaults, check_defaults, check_limits, resolve)
 from autofocus.nodes.node_tools import ConfigError, declare, run_node
 
 ROI_PARAMETERS = ('roi_x', 'roi_y', 'roi_width', 'roi_height')
 POLL = 0.02  # seconds between checks for cancel and deadlines while waiting
+STOP_REPORT_WAIT = 0.5  # seconds to wait for the motor to report where a stop left it
 
 
 class GoalEnded(Exception):
@@ -64,7 +67,7 @@ class FocusServerNode(Node):
                               'Highest lens position searched by default (motor units)'),
             timeout=declare(self, 'goal_timeout', 60.0,
                             'Seconds before a goal that gives no timeout is aborted',
-                            low=0.1, high=3600.0))
+                            low=0.1, high=MAX_TIMEOUT))
         self._search_steps = dict(
             sweep_step=declare(self, 'sweep_step', search_defaults.sweep_step,
                                'sweep: distance between samples', low=1e-6, high=1e9),
@@ -87,7 +90,7 @@ class FocusServerNode(Node):
                 'A curve whose (max - min) / max is below this has no peak (featureless '
                 'scene): the goal aborts instead of claiming focus', low=0.0, high=1.0))
         try:
-            strategies.validate_config(strategies.SearchConfig(**self._search_steps))
+            check_defaults(self._defaults, self._search_steps)
         except ValueError as error:
             raise ConfigError(f'search parameters: {error}') from None
         self._settle_ns = int(1e9 * declare(
@@ -113,6 +116,11 @@ class FocusServerNode(Node):
                                     low=0.0, high=1e9)
         sharpness_node = declare(self, 'sharpness_node', 'sharpness',
                                  'Name of the sharpness node whose ROI a goal may set')
+        # A declared range does not stop NaN (every comparison with it is false).
+        for name, parameter in self.get_parameters_by_prefix('').items():
+            if isinstance(parameter.value, float) and not math.isfinite(parameter.value):
+                raise ConfigError(f"parameter '{name}' is {parameter.value}; it must be a "
+                                  'finite number')
 
         self._group = ReentrantCallbackGroup()
         self._changed = threading.Condition()
@@ -153,17 +161,13 @@ class FocusServerNode(Node):
     # Goal admission ------------------------------------------------------------------------
 
     def _on_goal(self, goal):
+        # The one validation of a goal (the client runs the same resolve() first).
+        state = self._motor_state
+        limits = None if state is None else (state.min_position, state.max_position)
         try:
-            request = resolve(goal, self._defaults)
+            request = resolve(goal, self._defaults, limits=limits, search=self._search_steps)
         except ValueError as error:
             self.get_logger().error(f'rejected a focus goal: {error}')
-            return GoalResponse.REJECT
-        state = self._motor_state
-        if state is not None and request.strategy != 'hill_climb' and (
-                request.range_min < state.min_position or request.range_max > state.max_position):
-            self.get_logger().error(
-                f'rejected a focus goal: range [{request.range_min}, {request.range_max}] is '
-                f'outside the motor limits [{state.min_position}, {state.max_position}]')
             return GoalResponse.REJECT
         with self._changed:
             if self._busy:
@@ -171,6 +175,8 @@ class FocusServerNode(Node):
                                         '(cancel it first)')
                 return GoalResponse.REJECT
             self._busy = True
+            self._request = request
+            self._limits_checked = limits is not None
         return GoalResponse.ACCEPT
 
     def _on_cancel(self, goal_handle):
@@ -180,7 +186,7 @@ class FocusServerNode(Node):
 
     def _execute(self, goal_handle):
         started = time.monotonic()
-        request = resolve(goal_handle.request, self._defaults)
+        request = self._request                   # resolved and checked by _on_goal
         self._deadline = started + request.timeout
         self._timeout = request.timeout
         self._goal_handle = goal_handle
@@ -199,12 +205,14 @@ class FocusServerNode(Node):
                 result.error_msg = ''
                 goal_handle.succeed()
             else:
-                result.error_code = Focus.Result.FLAT_CURVE \
-                    if outcome.error == strategies.FLAT_CURVE else Focus.Result.UNKNOWN
+                result.error_code = {
+                    strategies.FLAT_CURVE: Focus.Result.FLAT_CURVE,
+                    strategies.PEAK_OUT_OF_RANGE: Focus.Result.PEAK_OUT_OF_RANGE,
+                }.get(outcome.error, Focus.Result.UNKNOWN)
                 result.error_msg = outcome.message
                 goal_handle.abort()
         except GoalEnded as ended:
-            self._stop_motor()
+            self._where_stopped(self._stop_motor(), result)
             result.success = False
             result.error_code = ended.error_code
             result.error_msg = str(ended)
@@ -213,7 +221,7 @@ class FocusServerNode(Node):
             else:
                 goal_handle.abort()
         except Exception as error:  # never leave a goal hanging or the motor running
-            self._stop_motor()
+            self._where_stopped(self._stop_motor(), result)
             self.get_logger().error(f'focus goal failed: {traceback.format_exc()}')
             result.success = False
             result.error_code = Focus.Result.UNKNOWN
@@ -244,6 +252,11 @@ class FocusServerNode(Node):
                                + ': is the motor driver running?')
         if state.fault:
             raise GoalEnded(Focus.Result.MOTOR_FAULT, f'motor fault: {state.fault}')
+        if not self._limits_checked:              # accepted before the motor was heard
+            try:
+                check_limits(request, state.min_position, state.max_position)
+            except ValueError as error:
+                raise GoalEnded(Focus.Result.INVALID_GOAL, str(error)) from None
         config = strategies.SearchConfig(range_min=request.range_min, range_max=request.range_max,
                                          **self._search_steps)
         search = strategies.make_search(request.strategy, config, start_position=state.position)
@@ -343,6 +356,22 @@ class FocusServerNode(Node):
         self._sequence = self._sequence % (2**32 - 1) + 1
         self._command_pub.publish(MotorCommand(mode=MotorCommand.MODE_STOP,
                                                sequence=self._sequence))
+        return self._sequence
+
+    def _where_stopped(self, sequence, result):
+        """Fill result.final_position with where the stop left the lens (as the motor
+        reports it, within STOP_REPORT_WAIT; else its last report; NaN if never heard), and
+        final_sharpness with the sharpness measured there (NaN if none was)."""
+        limit = time.monotonic() + STOP_REPORT_WAIT
+        with self._changed:
+            state = self._motor_state
+            while state is not None and time.monotonic() < limit and (
+                    state.last_command_sequence != sequence or state.moving):
+                self._changed.wait(POLL)
+                state = self._motor_state
+        result.final_position = math.nan if state is None else state.position
+        result.final_sharpness = result.sharpness[-1] if result.positions and \
+            result.positions[-1] == result.final_position else math.nan
 
     # The sharpness node's ROI --------------------------------------------------------------
 

@@ -86,3 +86,9 @@ def test_the_servers_defaults_are_checked_together(defaults, search, reason):
     with pytest.raises(ValueError, match=reason):
         check_defaults(defaults, search)
     check_defaults(FocusDefaults(), SEARCH)              # the shipped defaults are fine
+
+
+def test_the_action_names_every_strategy():
+    from autofocus.core import strategies
+    names = {getattr(Focus.Goal, name) for name in dir(Focus.Goal) if name.startswith('STRATEGY_')}
+    assert names == set(strategies.STRATEGIES)

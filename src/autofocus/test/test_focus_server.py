@@ -101,6 +101,8 @@ def test_hill_climb_over_a_range_beyond_the_motor_limits_is_rejected(server, nod
     ({'sweep_step': 0.01}, 'sweep_step=0.01 is too small'),
     ({'climb_step': 5.0, 'climb_min_step': 10.0}, 'climb_min_step (10) must not exceed'),
     ({'range_max': 1e12}, 'cannot be searched with these steps'),
+    ({'range_min': float('nan')}, 'range_min is nan'),
+    ({'goal_timeout': float('nan')}, 'goal_timeout'),
 ])
 def test_bad_parameters_stop_the_server_at_start_up_with_one_line(node_process, params, reason):
     process = node_process('autofocus', 'focus_server', params=params)

@@ -92,7 +92,7 @@ class FocusServerNode(Node):
         try:
             check_defaults(self._defaults, self._search_steps)
         except ValueError as error:
-            raise ConfigError(f'search parameters: {error}') from None
+            raise ConfigError(f'parameters: {error}') from None
         self._settle_ns = int(1e9 * declare(
             self, 'settle_time', 0.05,
             'Seconds after the motor comes to rest before a frame counts (vibration, '

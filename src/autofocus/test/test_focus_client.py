@@ -29,3 +29,26 @@ def test_bringup_help_says_what_shares_a_process(node_process):
     assert 'By default (compose:=true) the camera (or the simulated lens) and the sharpness ' \
            'node share one process' in text
     assert 'Each node runs as its own process' not in text
+
+
+def test_ctrl_c_waits_for_a_silent_server_only_so_long(ros, node_process, tmp_path):
+    import os
+    import re
+    import signal
+    from ros_helpers import wait_for
+    graph = Graph(ros, node_process, tmp_path, focus_position=500.0)
+    pid = int(re.search(r'started focus_server \(.*pid (\d+)\)', graph.process.log()).group(1))
+    client = node_process('autofocus', 'focus_client', ros=False,
+                          args=['--strategy', 'sweep', '--plot', ''])
+    assert wait_for(lambda: client.log().count(' sweep  position ') >= 2, 60.0), client.log()
+    os.kill(pid, signal.SIGSTOP)            # the server hangs: no cancel answer, no result
+    try:
+        client.popen.send_signal(signal.SIGINT)
+        assert client.popen.wait(60.0) == 130
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    output = client.log()
+    assert 'canceling the goal' in output
+    assert 'did not answer the cancel request within 5 s' in output
+    assert 'the goal may still be running' in output
+    assert 'Traceback' not in output

@@ -8,9 +8,11 @@ Calls       <sharpness_node>/get_parameters, set_parameters (only for a goal wit
 
 One goal at a time: a goal that arrives while another runs is rejected (and
 the reason logged), since two searches sharing one lens would both fail. An
-invalid goal (unknown strategy, empty range, ROI outside the image, range
-outside the motor's limits) is rejected the same way; the focus client checks
-goals with the same code before sending, so a user sees the reason.
+invalid goal (unknown strategy, empty range, a NaN or infinite number, ROI
+outside the image, range outside the motor's limits or too long for the steps)
+is rejected the same way, by core.focus_request.resolve() once on arrival; the
+focus client checks goals with the same code before sending, so a user sees
+the reason. Parameters are checked together at start-up (ConfigError: exit 2).
 
 A frame counts for a lens position only if its stamp is later than the
 moment the motor reported coming to rest there plus the settle time: stamps

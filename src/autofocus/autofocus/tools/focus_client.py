@@ -52,6 +52,7 @@ class FocusClient:
         self.node = node
         self._client = ActionClient(node, Focus, action_name)
         self._goal_handle = None
+        self._send_future = None
         self._result_future = None
         self.feedback = None
         self.on_feedback = None
@@ -62,9 +63,20 @@ class FocusClient:
     def send(self, goal: Focus.Goal, timeout: float = 10.0) -> bool:
         """Send a goal; return whether the server accepted it."""
         resolve(goal, FocusDefaults())  # ValueError with the reason, before the server says no
-        future = self._client.send_goal_async(goal, feedback_callback=self._on_feedback)
+        self._send_future = self._client.send_goal_async(goal,
+                                                        feedback_callback=self._on_feedback)
+        return self.finish_send(timeout)
+
+    def finish_send(self, timeout: float) -> bool:
+        """Wait (at most timeout s) for the answer to the goal sent; whether it was accepted.
+
+        Also after a Ctrl+C that interrupted send(): a goal may be running that needs a
+        cancel."""
+        future = self._send_future
+        if future is None:
+            return False
         rclpy.spin_until_future_complete(self.node, future, timeout_sec=timeout)
-        self._goal_handle = future.result()
+        self._goal_handle = future.result() if future.done() else None
         if self._goal_handle is None or not self._goal_handle.accepted:
             self._goal_handle = None
             return False
@@ -174,7 +186,18 @@ def _run(node, args, goal):
         f'{fb.current_sharpness:10.4g}  best {fb.best_position:9.2f}  frames {fb.frames_used}',
         flush=True)
     started = time.monotonic()
-    if not client.send(goal):
+    try:
+        accepted = client.send(goal)
+    except KeyboardInterrupt:
+        # Interrupted while the goal was on its way: it may be running; if so, cancel it.
+        try:
+            if not client.finish_send(CANCEL_WAIT):
+                print('interrupted; the goal was not accepted', file=sys.stderr)
+                return EXIT_INTERRUPTED
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+        return _cancel(client, started, args)
+    if not accepted:
         print(f'the focus server ({action}) rejected the goal (its log says why: another goal '
               'may be running, or the range lies outside the motor limits)', file=sys.stderr)
         return 2

@@ -43,7 +43,10 @@ from autofocus.nodes.node_tools import ConfigError, declare, run_node
 
 ROI_PARAMETERS = ('roi_x', 'roi_y', 'roi_width', 'roi_height')
 POLL = 0.02  # seconds between checks for cancel and deadlines while waiting
-STOP_REPORT_WAIT = 0.5  # seconds to wait for the motor to report where a stop left it
+# Seconds to wait for the motor to report where a stop left it; the wait ends sooner when
+# the motor has not been heard for STOP_SILENCE seconds (it is gone: no report will come).
+STOP_REPORT_WAIT = 2.0
+STOP_SILENCE = 0.5
 
 
 class GoalEnded(Exception):
@@ -127,6 +130,7 @@ class FocusServerNode(Node):
         self._group = ReentrantCallbackGroup()
         self._changed = threading.Condition()
         self._motor_state = None
+        self._motor_heard = 0.0
         self._metrics = collections.deque(maxlen=256)
         self._busy = False
         self._roi_changed_ns = 0
@@ -153,6 +157,7 @@ class FocusServerNode(Node):
     def _on_motor_state(self, msg):
         with self._changed:
             self._motor_state = msg
+            self._motor_heard = time.monotonic()
             self._changed.notify_all()
 
     def _on_metrics(self, msg):
@@ -368,6 +373,7 @@ class FocusServerNode(Node):
         with self._changed:
             state = self._motor_state
             while state is not None and time.monotonic() < limit and (
+                    time.monotonic() - self._motor_heard < STOP_SILENCE) and (
                     state.last_command_sequence != sequence or state.moving):
                 self._changed.wait(POLL)
                 state = self._motor_state

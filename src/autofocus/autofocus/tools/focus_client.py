@@ -126,7 +126,10 @@ def build_goal(args) -> Focus.Goal:
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description='Focus the camera through the /focus action.')
+    parser = argparse.ArgumentParser(
+        description='Focus the camera through the /focus action.',
+        epilog='Ctrl+C cancels the goal, prints its outcome and exits 130. Exit codes: 0 '
+               'focused, 1 the goal failed, 2 a bad or rejected goal, 3 no server.')
     parser.add_argument('--strategy', default='', choices=['', *strategies.STRATEGIES],
                         help="search strategy (default: the server's)")
     parser.add_argument('--range', nargs=2, type=float, metavar=('MIN', 'MAX'),

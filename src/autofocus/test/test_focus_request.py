@@ -1,7 +1,7 @@
 import pytest
 from autofocus_interfaces.action import Focus
 
-from autofocus.core.focus_request import FocusDefaults, resolve
+from autofocus.core.focus_request import FocusDefaults, check_defaults, resolve
 
 DEFAULTS = FocusDefaults(strategy='coarse_fine', range_min=10.0, range_max=900.0, timeout=30.0)
 
@@ -33,3 +33,62 @@ def test_given_fields_win():
 def test_bad_goals_are_refused_with_the_reason(fields, reason):
     with pytest.raises(ValueError, match=reason):
         resolve(Focus.Goal(**fields), DEFAULTS)
+
+
+NAN, INF = float('nan'), float('inf')
+SEARCH = dict(sweep_step=25.0, coarse_step=100.0, fine_step=10.0, climb_step=50.0,
+              climb_min_step=5.0, noise_band=0.02, min_peak_contrast=0.3)
+
+
+@pytest.mark.parametrize('fields, reason', [
+    (dict(range_min=NAN, range_max=100.0), 'range_min is nan'),
+    (dict(range_min=0.0, range_max=NAN), 'range_max is nan'),
+    (dict(range_min=-INF, range_max=100.0), 'range_min is -inf'),
+    (dict(timeout=NAN), 'timeout is nan'),
+    (dict(timeout=INF), 'timeout is inf'),
+    (dict(timeout=1e7), 'more than 3600'),
+    (dict(roi_x=NAN, roi_y=0.0, roi_width=0.5, roi_height=0.5), 'roi_x is nan'),
+    (dict(roi_x=0.1, roi_y=0.1, roi_width=INF, roi_height=0.5), 'roi_width is inf'),
+])
+def test_every_number_of_a_goal_must_be_finite_and_in_range(fields, reason):
+    with pytest.raises(ValueError, match=reason):
+        resolve(Focus.Goal(**fields), DEFAULTS)
+
+
+@pytest.mark.parametrize('strategy', ['hill_climb', 'sweep', 'coarse_fine', 'golden'])
+def test_a_huge_range_is_refused_by_the_motor_limits_or_the_steps(strategy):
+    goal = Focus.Goal(strategy=strategy, range_min=-1e9, range_max=1e9)
+    # The client knows neither: it cannot judge the range.
+    assert resolve(goal, DEFAULTS).range_max == 1e9
+    with pytest.raises(ValueError, match=r'outside the motor limits \[0, 1000\]'):
+        resolve(goal, DEFAULTS, limits=(0.0, 1000.0), search=SEARCH)
+    # Before the motor is heard, the server's steps refuse it.
+    with pytest.raises(ValueError, match='cannot be searched with these steps'):
+        resolve(goal, DEFAULTS, search=SEARCH)
+
+
+def test_a_range_inside_the_limits_with_the_servers_steps_is_accepted():
+    request = resolve(Focus.Goal(range_min=100.0, range_max=600.0), DEFAULTS,
+                      limits=(0.0, 1000.0), search=SEARCH)
+    assert (request.range_min, request.range_max) == (100.0, 600.0)
+
+
+@pytest.mark.parametrize('defaults, search, reason', [
+    (FocusDefaults(range_min=900.0, range_max=100.0), None, 'range_min .900. must be below'),
+    (FocusDefaults(range_min=NAN), None, 'range_min is nan'),
+    (FocusDefaults(timeout=INF), None, 'goal_timeout is inf'),
+    (FocusDefaults(timeout=0.0), None, 'goal_timeout is 0'),
+    (FocusDefaults(strategy='telepathy'), None, "default_strategy 'telepathy'"),
+    (FocusDefaults(range_max=1e9), SEARCH, 'sweep_step=25 is too small'),
+    (FocusDefaults(), dict(SEARCH, climb_min_step=60.0), 'climb_min_step'),
+])
+def test_the_servers_defaults_are_checked_together(defaults, search, reason):
+    with pytest.raises(ValueError, match=reason):
+        check_defaults(defaults, search)
+    check_defaults(FocusDefaults(), SEARCH)              # the shipped defaults are fine
+
+
+def test_the_action_names_every_strategy():
+    from autofocus.core import strategies
+    names = {getattr(Focus.Goal, name) for name in dir(Focus.Goal) if name.startswith('STRATEGY_')}
+    assert names == set(strategies.STRATEGIES)

@@ -63,3 +63,51 @@ def test_a_range_beyond_the_motor_limits_is_rejected(server, node_process):
         server.result(handle, 10.0)
     assert not handle.accepted
     assert 'outside the motor limits' in server.process.log()
+
+
+@pytest.mark.parametrize('goal, reason', [
+    (Focus.Goal(range_min=float('nan'), range_max=100.0), 'range_min is nan'),
+    (Focus.Goal(timeout=float('inf')), 'timeout is inf'),
+    (Focus.Goal(timeout=float('nan')), 'timeout is nan'),
+    (Focus.Goal(strategy='hill_climb', range_min=-1e9, range_max=1e9),
+     'cannot be searched with these steps'),
+])
+def test_goals_with_nan_or_huge_numbers_are_rejected_with_the_reason(server, goal, reason):
+    handle = server.send(goal)
+    assert not handle.accepted
+    assert wait_for(lambda: reason in server.process.log(), 5.0), server.process.log()
+    assert 'internal error' not in server.process.log()
+
+
+def test_hill_climb_over_a_range_beyond_the_motor_limits_is_rejected(server, node_process):
+    node_process('autofocus_motor', 'motor_driver', node_name='focus_motor',
+                 params={'driver': 'sim', 'max_position': 500.0})
+    handle = None
+    for _ in range(50):   # until the server has heard the motor's limits
+        handle = server.send(Focus.Goal(range_min=0.0, range_max=900.0, timeout=1.0))
+        if not handle.accepted:
+            break
+        server.result(handle, 10.0)
+    assert not handle.accepted
+    handle = server.send(Focus.Goal(strategy='hill_climb', range_min=-1e9, range_max=1e9))
+    assert not handle.accepted
+    assert wait_for(lambda: 'range [-1e+09, 1e+09] is outside the motor limits [0, 500]'
+                    in server.process.log(), 5.0), server.process.log()
+    assert 'internal error' not in server.process.log()
+
+
+@pytest.mark.parametrize('params, reason', [
+    ({'range_min': 900.0, 'range_max': 100.0}, 'range_min (900) must be below range_max (100)'),
+    ({'sweep_step': 0.01}, 'sweep_step=0.01 is too small'),
+    ({'climb_step': 5.0, 'climb_min_step': 10.0}, 'climb_min_step (10) must not exceed'),
+    ({'range_max': 1e12}, 'cannot be searched with these steps'),
+    ({'range_min': float('nan')}, 'range_min is nan'),
+    ({'goal_timeout': float('nan')}, 'goal_timeout'),
+])
+def test_bad_parameters_stop_the_server_at_start_up_with_one_line(node_process, params, reason):
+    process = node_process('autofocus', 'focus_server', params=params)
+    assert process.popen.wait(60) == 2, process.log()
+    log = process.log()
+    assert [line for line in log.splitlines() if reason in line] == [
+        line for line in log.splitlines() if 'cannot start' in line], log
+    assert reason in log and 'Traceback' not in log

@@ -8,9 +8,11 @@ Calls       <sharpness_node>/get_parameters, set_parameters (only for a goal wit
 
 One goal at a time: a goal that arrives while another runs is rejected (and
 the reason logged), since two searches sharing one lens would both fail. An
-invalid goal (unknown strategy, empty range, ROI outside the image, range
-outside the motor's limits) is rejected the same way; the focus client checks
-goals with the same code before sending, so a user sees the reason.
+invalid goal (unknown strategy, empty range, a NaN or infinite number, ROI
+outside the image, range outside the motor's limits or too long for the steps)
+is rejected the same way, by core.focus_request.resolve() once on arrival; the
+focus client checks goals with the same code before sending, so a user sees
+the reason. Parameters are checked together at start-up (ConfigError: exit 2).
 
 A frame counts for a lens position only if its stamp is later than the
 moment the motor reported coming to rest there plus the settle time: stamps
@@ -18,6 +20,7 @@ are compared, never "the next frame".
 """
 import sys
 import collections
+import math
 import random
 import threading
 import time
@@ -34,11 +37,16 @@ from rclpy.node import Node
 from rclpy.time import Time
 
 from autofocus.core import measures, strategies
-from autofocus.core.focus_request import FocusDefaults, resolve
+from autofocus.core.focus_request import (
+    MAX_TIMEOUT, FocusDefaults, check_defaults, check_limits, resolve)
 from autofocus.nodes.node_tools import ConfigError, declare, run_node
 
 ROI_PARAMETERS = ('roi_x', 'roi_y', 'roi_width', 'roi_height')
 POLL = 0.02  # seconds between checks for cancel and deadlines while waiting
+# Seconds to wait for the motor to report where a stop left it; the wait ends sooner when
+# the motor has not been heard for STOP_SILENCE seconds (it is gone: no report will come).
+STOP_REPORT_WAIT = 2.0
+STOP_SILENCE = 0.5
 
 
 class GoalEnded(Exception):
@@ -64,7 +72,7 @@ class FocusServerNode(Node):
                               'Highest lens position searched by default (motor units)'),
             timeout=declare(self, 'goal_timeout', 60.0,
                             'Seconds before a goal that gives no timeout is aborted',
-                            low=0.1, high=3600.0))
+                            low=0.1, high=MAX_TIMEOUT))
         self._search_steps = dict(
             sweep_step=declare(self, 'sweep_step', search_defaults.sweep_step,
                                'sweep: distance between samples', low=1e-6, high=1e9),
@@ -87,9 +95,9 @@ class FocusServerNode(Node):
                 'A curve whose (max - min) / max is below this has no peak (featureless '
                 'scene): the goal aborts instead of claiming focus', low=0.0, high=1.0))
         try:
-            strategies.validate_config(strategies.SearchConfig(**self._search_steps))
+            check_defaults(self._defaults, self._search_steps)
         except ValueError as error:
-            raise ConfigError(f'search parameters: {error}') from None
+            raise ConfigError(f'parameters: {error}') from None
         self._settle_ns = int(1e9 * declare(
             self, 'settle_time', 0.05,
             'Seconds after the motor comes to rest before a frame counts (vibration, '
@@ -113,10 +121,16 @@ class FocusServerNode(Node):
                                     low=0.0, high=1e9)
         sharpness_node = declare(self, 'sharpness_node', 'sharpness',
                                  'Name of the sharpness node whose ROI a goal may set')
+        # A declared range does not stop NaN (every comparison with it is false).
+        for name, parameter in self.get_parameters_by_prefix('').items():
+            if isinstance(parameter.value, float) and not math.isfinite(parameter.value):
+                raise ConfigError(f"parameter '{name}' is {parameter.value}; it must be a "
+                                  'finite number')
 
         self._group = ReentrantCallbackGroup()
         self._changed = threading.Condition()
         self._motor_state = None
+        self._motor_heard = 0.0
         self._metrics = collections.deque(maxlen=256)
         self._busy = False
         self._roi_changed_ns = 0
@@ -143,6 +157,7 @@ class FocusServerNode(Node):
     def _on_motor_state(self, msg):
         with self._changed:
             self._motor_state = msg
+            self._motor_heard = time.monotonic()
             self._changed.notify_all()
 
     def _on_metrics(self, msg):
@@ -153,17 +168,13 @@ class FocusServerNode(Node):
     # Goal admission ------------------------------------------------------------------------
 
     def _on_goal(self, goal):
+        # The one validation of a goal (the client runs the same resolve() first).
+        state = self._motor_state
+        limits = None if state is None else (state.min_position, state.max_position)
         try:
-            request = resolve(goal, self._defaults)
+            request = resolve(goal, self._defaults, limits=limits, search=self._search_steps)
         except ValueError as error:
             self.get_logger().error(f'rejected a focus goal: {error}')
-            return GoalResponse.REJECT
-        state = self._motor_state
-        if state is not None and request.strategy != 'hill_climb' and (
-                request.range_min < state.min_position or request.range_max > state.max_position):
-            self.get_logger().error(
-                f'rejected a focus goal: range [{request.range_min}, {request.range_max}] is '
-                f'outside the motor limits [{state.min_position}, {state.max_position}]')
             return GoalResponse.REJECT
         with self._changed:
             if self._busy:
@@ -171,6 +182,8 @@ class FocusServerNode(Node):
                                         '(cancel it first)')
                 return GoalResponse.REJECT
             self._busy = True
+            self._request = request
+            self._limits_checked = limits is not None
         return GoalResponse.ACCEPT
 
     def _on_cancel(self, goal_handle):
@@ -180,7 +193,7 @@ class FocusServerNode(Node):
 
     def _execute(self, goal_handle):
         started = time.monotonic()
-        request = resolve(goal_handle.request, self._defaults)
+        request = self._request                   # resolved and checked by _on_goal
         self._deadline = started + request.timeout
         self._timeout = request.timeout
         self._goal_handle = goal_handle
@@ -199,12 +212,14 @@ class FocusServerNode(Node):
                 result.error_msg = ''
                 goal_handle.succeed()
             else:
-                result.error_code = Focus.Result.FLAT_CURVE \
-                    if outcome.error == strategies.FLAT_CURVE else Focus.Result.UNKNOWN
+                result.error_code = {
+                    strategies.FLAT_CURVE: Focus.Result.FLAT_CURVE,
+                    strategies.PEAK_OUT_OF_RANGE: Focus.Result.PEAK_OUT_OF_RANGE,
+                }.get(outcome.error, Focus.Result.UNKNOWN)
                 result.error_msg = outcome.message
                 goal_handle.abort()
         except GoalEnded as ended:
-            self._stop_motor()
+            self._where_stopped(self._stop_motor(), result)
             result.success = False
             result.error_code = ended.error_code
             result.error_msg = str(ended)
@@ -213,7 +228,7 @@ class FocusServerNode(Node):
             else:
                 goal_handle.abort()
         except Exception as error:  # never leave a goal hanging or the motor running
-            self._stop_motor()
+            self._where_stopped(self._stop_motor(), result)
             self.get_logger().error(f'focus goal failed: {traceback.format_exc()}')
             result.success = False
             result.error_code = Focus.Result.UNKNOWN
@@ -226,11 +241,15 @@ class FocusServerNode(Node):
                 self._busy = False
         result.frames_used = self._frames_used
         result.elapsed = Duration(seconds=time.monotonic() - started).to_msg()
-        level = self.get_logger().info if result.success else self.get_logger().warning
-        level(f'focus {request.strategy}: ' + (
-            f'in focus at {result.final_position:.2f} (sharpness {result.final_sharpness:.4g}, '
-            f'{result.frames_used} frames, {time.monotonic() - started:.2f} s)'
-            if result.success else f'failed: {result.error_msg}'))
+        # One call site per severity: rclpy fixes a call site's severity at its first use
+        # and raises on a change, which lost every result after the first opposite outcome.
+        if result.success:
+            self.get_logger().info(
+                f'focus {request.strategy}: in focus at {result.final_position:.2f} '
+                f'(sharpness {result.final_sharpness:.4g}, {result.frames_used} frames, '
+                f'{time.monotonic() - started:.2f} s)')
+        else:
+            self.get_logger().warning(f'focus {request.strategy}: failed: {result.error_msg}')
         return result
 
     def _search(self, request, result, started):
@@ -240,6 +259,11 @@ class FocusServerNode(Node):
                                + ': is the motor driver running?')
         if state.fault:
             raise GoalEnded(Focus.Result.MOTOR_FAULT, f'motor fault: {state.fault}')
+        if not self._limits_checked:              # accepted before the motor was heard
+            try:
+                check_limits(request, state.min_position, state.max_position)
+            except ValueError as error:
+                raise GoalEnded(Focus.Result.INVALID_GOAL, str(error)) from None
         config = strategies.SearchConfig(range_min=request.range_min, range_max=request.range_max,
                                          **self._search_steps)
         search = strategies.make_search(request.strategy, config, start_position=state.position)
@@ -339,6 +363,23 @@ class FocusServerNode(Node):
         self._sequence = self._sequence % (2**32 - 1) + 1
         self._command_pub.publish(MotorCommand(mode=MotorCommand.MODE_STOP,
                                                sequence=self._sequence))
+        return self._sequence
+
+    def _where_stopped(self, sequence, result):
+        """Fill result.final_position with where the stop left the lens (as the motor
+        reports it, within STOP_REPORT_WAIT; else its last report; NaN if never heard), and
+        final_sharpness with the sharpness measured there (NaN if none was)."""
+        limit = time.monotonic() + STOP_REPORT_WAIT
+        with self._changed:
+            state = self._motor_state
+            while state is not None and time.monotonic() < limit and (
+                    time.monotonic() - self._motor_heard < STOP_SILENCE) and (
+                    state.last_command_sequence != sequence or state.moving):
+                self._changed.wait(POLL)
+                state = self._motor_state
+        result.final_position = math.nan if state is None else state.position
+        result.final_sharpness = result.sharpness[-1] if result.positions and \
+            result.positions[-1] == result.final_position else math.nan
 
     # The sharpness node's ROI --------------------------------------------------------------
 

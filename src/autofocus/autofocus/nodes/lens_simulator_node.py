@@ -22,6 +22,10 @@ from autofocus.core import lens_sim
 from autofocus.nodes.camera_node import ImagePublisher
 from autofocus.nodes.node_tools import ConfigError, declare, run_node
 
+# Motor states older than this mean no motor is running: the lens stays where it was
+# and frames are drawn at the current time.
+STALE_MOTOR_NS = 1_000_000_000
+
 
 class PositionHistory:
     """Lens positions over time from motor states, to look up where the lens was at t."""
@@ -95,18 +99,31 @@ class LensSimulatorNode(Node):
             raise ConfigError(str(error)) from None
         self._rng = np.random.default_rng(config.seed)
         self._history = PositionHistory()
+        self._newest_state_ns = None      # stamp of the newest motor state received
+        self._last_end_ns = 0
         self._images = ImagePublisher(self, frame_id)
-        self.create_subscription(MotorState, 'focus_motor/state', self._on_motor_state, 50)
+        self.create_subscription(MotorState, 'focus_motor/state', self._on_motor_state, 10)
         self.create_timer(1.0 / fps, self._publish_frame)
         self.get_logger().info(
             f"simulating a {config.width}x{config.height} '{config.scene}' scene in focus at "
             f'{config.focus_position} at {fps} fps')
 
     def _on_motor_state(self, msg):
-        self._history.add(Time.from_msg(msg.header.stamp).nanoseconds, msg.position)
+        stamp = Time.from_msg(msg.header.stamp).nanoseconds
+        self._history.add(stamp, msg.position)
+        self._newest_state_ns = max(stamp, self._newest_state_ns or 0)
 
     def _publish_frame(self):
         end = self.get_clock().now().nanoseconds
+        newest = self._newest_state_ns
+        if newest is not None and end - newest < STALE_MOTOR_NS:
+            # Render no later than the motor states received: on a loaded machine they
+            # queue behind the rendering, and a frame stamped now but drawn at the lens
+            # position of a second ago would be taken for a frame at the new position.
+            end = newest
+        if end <= self._last_end_ns:
+            return                        # nothing new known about the lens since the last
+        self._last_end_ns = end
         start = end - self._exposure_ns
         frame = self._lens.render(self._history.at(start, self._initial_position),
                                   self._history.at(end, self._initial_position), rng=self._rng)

@@ -3,10 +3,13 @@
     ros2 run autofocus bringup use_sim:=true           # same arguments as bringup.launch.py
     scripts/bringup.sh use_sim:=false camera_source:=0
 
-Each node runs as its own process with the same executable, node name and
-parameter files as in bringup.launch.py (both read autofocus.tools.graph). Output
-lines are prefixed with the node name. Ctrl+C (or SIGTERM) stops every node
-with SIGINT, then kills what has not stopped after a grace period.
+The same executables, node names and parameter files as bringup.launch.py (both
+read autofocus.tools.graph). By default (compose:=true) the camera (or the
+simulated lens) and the sharpness node share one process, camera_sharpness;
+the focus server and the motor driver are processes of their own. With
+compose:=false every node is its own process. Output lines are prefixed with
+the process's name. Ctrl+C (or SIGTERM) stops every process with SIGINT, then
+kills what has not stopped after a grace period.
 """
 import os
 import signal

@@ -48,29 +48,36 @@ less than ``min_peak_contrast`` (see :func:`peak_contrast`) it ends with
 ``Outcome(success=False, error=FLAT_CURVE)`` and does not make a final move. Before
 concluding that, coarse_fine and golden measure halfway to each neighbour of the best coarse
 sample (two frames): a weak peak that fell between coarse samples shows there.
+
+Nor does any claim a focus at an end of the range while the curve still rises toward it
+(the peak lies outside the range: :func:`peak_beyond_edge`): it ends with
+``Outcome(success=False, error=PEAK_OUT_OF_RANGE)``, the message naming the end and the
+direction, after a final move to the sharpest sample.
 """
 from __future__ import annotations
 
 import math
 
 from autofocus.core.strategies.base import (
-    BIMODAL, DEFAULT_STRATEGY, FLAT_CURVE, MAX_SCAN_POSITIONS, STRATEGIES, Move, Outcome, Sample,
-    SearchConfig, scan_positions, validate_config)
+    BIMODAL, DEFAULT_STRATEGY, FLAT_CURVE, MAX_SCAN_POSITIONS, PEAK_OUT_OF_RANGE, STRATEGIES, Move,
+    Outcome, Sample, SearchConfig, scan_positions, validate_config)
 from autofocus.core.strategies.baselines import DslrSweepBaseline, WebcamScoreBaseline
 from autofocus.core.strategies.coarse_fine import CoarseFineSearch
 from autofocus.core.strategies.golden import GOLDEN_FRACTION, GoldenSearch
 from autofocus.core.strategies.hill_climb import HillClimbSearch
 from autofocus.core.strategies.peak_fitting import (
-    PeakFit, find_peaks, gaussian_peak, peak_contrast, peak_fit, refine_peak)
+    PeakFit, find_peaks, gaussian_peak, peak_beyond_edge, peak_contrast, peak_fit, refine_peak)
 from autofocus.core.strategies.search import Search
 from autofocus.core.strategies.sweep import SweepSearch
 
 __all__ = [
     'BASELINES', 'BIMODAL', 'DEFAULT_STRATEGY', 'FLAT_CURVE', 'GOLDEN_FRACTION',
-    'MAX_SCAN_POSITIONS', 'STRATEGIES', 'CoarseFineSearch', 'DslrSweepBaseline', 'GoldenSearch',
+    'MAX_SCAN_POSITIONS', 'PEAK_OUT_OF_RANGE', 'STRATEGIES', 'CoarseFineSearch',
+    'DslrSweepBaseline', 'GoldenSearch',
     'HillClimbSearch', 'Move', 'Outcome', 'PeakFit', 'Sample', 'Search', 'SearchConfig',
     'SweepSearch', 'WebcamScoreBaseline', 'find_peaks', 'gaussian_peak', 'make_baseline',
-    'make_search', 'peak_contrast', 'peak_fit', 'refine_peak', 'scan_positions',
+    'make_search', 'peak_beyond_edge', 'peak_contrast', 'peak_fit', 'refine_peak',
+    'scan_positions',
     'validate_config']
 
 _SEARCH_CLASSES = {cls.name: cls for cls in (SweepSearch, CoarseFineSearch, GoldenSearch,

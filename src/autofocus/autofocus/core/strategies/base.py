@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 
 FLAT_CURVE = 'flat_curve'
+PEAK_OUT_OF_RANGE = 'peak_out_of_range'
 BIMODAL = 'bimodal'
 
 STRATEGIES = ('sweep', 'coarse_fine', 'golden', 'hill_climb')
@@ -40,7 +41,10 @@ class Outcome:
 
     ``position`` and ``sharpness`` are the last ones reported to :meth:`Search.observe`: on
     success the focus position reached by the final move and the sharpness measured there.
-    ``error`` is '' on success or :data:`FLAT_CURVE`; ``message`` is for humans.
+    ``error`` is '' on success, :data:`FLAT_CURVE`, or :data:`PEAK_OUT_OF_RANGE` (the
+    sharpest sample is at an end of the range and the curve still rises toward it: the
+    lens is left at that sample, and ``message`` names the end and the direction);
+    ``message`` is for humans.
     ``warning`` is '' or :data:`BIMODAL` (focused on the higher of two peaks).
     """
 

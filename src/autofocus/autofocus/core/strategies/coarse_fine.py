@@ -6,7 +6,8 @@ import math
 from typing import Sequence
 from autofocus.core.strategies.base import Sample
 from autofocus.core.strategies.peak_fitting import (
-    PeakFit, _bends, _merge_duplicates, _noise, _success, find_peaks, gaussian_peak, peak_fit)
+    PeakFit, _bends, _merge_duplicates, _noise, _success, find_peaks, gaussian_peak,
+    peak_beyond_edge, peak_fit)
 from autofocus.core.strategies.search import Search, Steps
 
 
@@ -46,7 +47,9 @@ class CoarseFineSearch(Search):
        to its height) widens and densifies the scan over its top half until the fit is
        sure: that is what keeps it within ``fine_step`` of the peak.
     5. Peak = the fit over all the samples; final move; Outcome with the sharpness
-       measured there.
+       measured there. If the sharpest sample is at an end of the range and the curve
+       still rises toward it (:func:`peak_beyond_edge`), PEAK_OUT_OF_RANGE instead, the
+       final move going to that sample.
 
     The default strategy, and the fastest reliable one: about 11 coarse + 5 fine frames +
     the final move for the default range (17; one or two more with backlash), a sixth of
@@ -103,6 +106,9 @@ class CoarseFineSearch(Search):
             for target in targets:
                 scanned.append((yield from self._visit(target, 'fine')))
 
+        edge = peak_beyond_edge(scanned, c.range_min, c.range_max, 0.5 * c.coarse_step)
+        if edge is not None:
+            return (yield from self._leave_at_best(edge, scanned, 'coarse-to-fine scan'))
         estimate = peak_fit(scanned, tolerance, max_gap=gap).position
         position, value = yield from self._final(estimate)
         return _success(position, value, estimate, scanned, 'coarse-to-fine scan',

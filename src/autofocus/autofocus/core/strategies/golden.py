@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from autofocus.core.strategies.peak_fitting import (
-    _merge_duplicates, _success, find_peaks, refine_peak)
+    _merge_duplicates, _success, find_peaks, peak_beyond_edge, refine_peak)
 from autofocus.core.strategies.search import Search, Steps
 
 
@@ -26,7 +26,8 @@ class GoldenSearch(Search):
        parabola over the top half): noise that misled one golden comparison is averaged
        out by the fit. If no sample lies within ``tol / 2`` of ``estimate +- tol``, measure
        there and fit again (at most two frames). Final move (from below when
-       ``backlash > 0``).
+       ``backlash > 0``). A peak beyond an end of the range (:func:`peak_beyond_edge`):
+       PEAK_OUT_OF_RANGE, the final move going to the sharpest sample.
     """
 
     name = 'golden'
@@ -72,6 +73,10 @@ class GoldenSearch(Search):
             target = min(max(target, c.range_min), c.range_max)
             if all(abs(target - p) >= tol / 2 for p, _ in window):
                 window.append((yield from self._visit(target, 'golden')))
+        samples = [s for s, phase in zip(self.samples, self._phases) if phase != 'backlash']
+        edge = peak_beyond_edge(samples, c.range_min, c.range_max, 0.5 * c.coarse_step)
+        if edge is not None:
+            return (yield from self._leave_at_best(edge, samples, 'golden-section search'))
         estimate = refine_peak(window, tolerance=tol * 1e-3)
         position, value = yield from self._final(estimate)
         return _success(position, value, estimate, window, 'golden-section search',

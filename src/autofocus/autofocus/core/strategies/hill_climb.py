@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Generator
 from autofocus.core.strategies.base import Move, Sample
 from autofocus.core.strategies.peak_fitting import (
-    _flat_outcome, _success, peak_contrast, refine_peak)
+    _flat_outcome, _out_of_range, _success, peak_beyond_edge, peak_contrast, refine_peak)
 from autofocus.core.strategies.search import Search, Steps, _compare
 
 
@@ -49,6 +49,8 @@ class HillClimbSearch(Search):
       everything seen means the climb had stalled on a shoulder or in the tail: climb again
       from the probe, outwards. At most two such rounds.
     - Still below ``min_peak_contrast``: FLAT_CURVE, no final move.
+    - The sharpest sample at a range end with the curve still rising toward it
+      (:func:`peak_beyond_edge`): go back to that sample; PEAK_OUT_OF_RANGE.
     - Otherwise go to the peak: :func:`refine_peak` over all samples (least-squares parabola
       around the best sample; the samples are dense near the top, so this is steadier than
       the best sample alone, and it stays within the samples around the best), as a
@@ -81,13 +83,20 @@ class HillClimbSearch(Search):
         flat = _flat_outcome(climb.seen, c, 'hill-climb')
         if flat:
             return flat
-        estimate = self._clamp(refine_peak(climb.seen, tolerance=c.climb_min_step * 1e-3))
+        edge = peak_beyond_edge(climb.seen, c.range_min, c.range_max, c.climb_step)
+        if edge is not None:
+            estimate = climb.best[0]          # leave the lens at the sharpest sample
+        else:
+            estimate = self._clamp(refine_peak(climb.seen, tolerance=c.climb_min_step * 1e-3))
         if c.backlash > 0 and climb.position > estimate - c.backlash:
             # Final approach from below, overshooting by the backlash (see module docstring).
             position, _ = yield Move(self._clamp(estimate - c.backlash) - climb.position,
                                      relative=True, phase='backlash')
             climb.position = position
         position, value = yield Move(estimate - climb.position, relative=True, phase='final')
+        if edge is not None:
+            return _out_of_range(position, value, edge, c.range_min, c.range_max, climb.seen,
+                                 'hill-climb')
         return _success(position, value, estimate, climb.seen, 'hill climb')
 
     def _clamp(self, target: float) -> float:

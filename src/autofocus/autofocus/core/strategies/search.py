@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Generator, Sequence
 from autofocus.core.strategies.base import Move, Outcome, Sample, SearchConfig, scan_positions
-from autofocus.core.strategies.peak_fitting import _flat_outcome, _merge_duplicates, peak_contrast
+from autofocus.core.strategies.peak_fitting import (
+    _flat_outcome, _merge_duplicates, _out_of_range, peak_contrast)
 
 
 # -- the state machine wrapper ---------------------------------------------------------------
@@ -94,6 +95,14 @@ class Search:
         if backlash > 0 and self._here > estimate - backlash:
             yield Move(max(self.config.range_min, estimate - backlash), phase='backlash')
         return (yield Move(estimate, phase='final'))
+
+    def _leave_at_best(self, edge: float, samples: Sequence[Sample],
+                       what: str) -> Generator[Move, Sample, Outcome]:
+        """PEAK_OUT_OF_RANGE: the final move to the sharpest sample (next to ``edge``)."""
+        c = self.config
+        best = max(samples, key=lambda sample: sample[1])[0]
+        position, value = yield from self._final(best)
+        return _out_of_range(position, value, edge, c.range_min, c.range_max, samples, what)
 
     def _scan(self, low: float, high: float, step: float, phase: str,
               skip: Sequence[Sample] = ()) -> Generator[Move, Sample, list[Sample]]:

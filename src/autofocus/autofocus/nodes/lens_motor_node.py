@@ -23,6 +23,7 @@ from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
+from autofocus.io.capture import SourceError
 from autofocus.io.lens_control.base import LensError
 from autofocus.io.lens_control.motion import LensActuator
 from autofocus.nodes.node_tools import ConfigError, declare, run_node
@@ -128,6 +129,54 @@ def declare_lens_parameters(node: Node) -> dict:
         state_rate=declare(node, 'lens_state_rate', 20.0, 'Rate of focus motor state '
                            'messages, Hz (plus one whenever motion starts or stops)',
                            low=0.1, high=1000.0, read_only=True))
+
+
+def serve_camera_lens(node: Node, source):
+    """For a source that owns its lens (Picamera2, gphoto2): open it now and serve the lens
+    on focus_motor/command and focus_motor/state. None for other sources.
+
+    Opening at start, not in the reader thread: no camera is a clear error and exit code 2
+    (ConfigError), not a retry loop with a motor interface that never answers.
+    """
+    if not getattr(source, 'has_lens', False):
+        return None
+    options = declare_lens_parameters(node)
+    if hasattr(source, 'units_per_step'):  # relative-only (DSLR): our own units, our range
+        source.units_per_step = declare(
+            node, 'lens_units_per_step', 10.0,
+            'DSLR: motor units one focus drive call is counted as (positions are estimated)',
+            low=1e-6, high=1e6, read_only=True)
+        source.drive_step = declare(
+            node, 'lens_drive_step', 1,
+            'DSLR: size of each drive call (Canon manualfocusdrive Near/Far 1, 2 or 3; '
+            'Nikon: steps per call)', low=1, high=1000, read_only=True)
+        limits = dict(
+            min_position=declare(node, 'lens_min_position', 0.0,
+                                 'DSLR: lowest estimated position to drive to', read_only=True),
+            max_position=declare(node, 'lens_max_position', 1000.0,
+                                 'DSLR: highest estimated position to drive to',
+                                 read_only=True),
+            initial_position=declare(node, 'lens_initial_position', 500.0,
+                                     'DSLR: estimated position at start (nothing measures it)',
+                                     read_only=True))
+    else:
+        limits = {}
+    try:
+        source.open()
+    except SourceError as error:
+        raise ConfigError(str(error)) from None
+    try:
+        actuator = LensActuator(source.lens, options['settle_time'], **limits)
+    except (LensError, ValueError) as error:
+        source.release()
+        raise ConfigError(f'{source.lens.description}: {error}') from None
+    server = LensMotorServer(node, actuator, 'focus_motor/command', 'focus_motor/state',
+                             options['state_rate'])
+    node.get_logger().info(
+        f'{source.lens.description} is the focus motor: at {actuator.state().position:g}, '
+        f'limits [{actuator.min_position:g}, {actuator.max_position:g}]'
+        + ('' if actuator.position_measured else ', position estimated from drive steps'))
+    return server
 
 
 class LensMotorNode(Node):

@@ -204,8 +204,12 @@ class FakePicamera2:
 class FakeWidget:
     """A gphoto2 CameraWidget (radio/menu type) with its choices."""
 
-    def __init__(self, name, choices, value):
+    def __init__(self, name, choices, value, widget_type):
         self.name, self._choices, self._value = name, list(choices), value
+        self._type = widget_type
+
+    def get_type(self):
+        return self._type
 
     def get_name(self):
         return self.name
@@ -240,7 +244,6 @@ class FakeGPhoto2Camera:
     """gphoto2.Camera of a Canon EOS in live view (or a Nikon with `nikon=True`)."""
 
     CANON_DRIVE = ['Near 1', 'Near 2', 'Near 3', 'None', 'Far 1', 'Far 2', 'Far 3']
-    NIKON_DRIVE = None  # Nikon: manualfocusdrive is an integer range widget
 
     def __init__(self, gp, preview_jpeg: bytes, drive=True, attached=True):
         self.gp = gp  # the real gphoto2 module: its error class and codes
@@ -248,12 +251,11 @@ class FakeGPhoto2Camera:
         self.gone = False
         self.attached = attached
         self._jpeg = preview_jpeg
-        self._config = {'viewfinder': FakeWidget('viewfinder', [0, 1], 0),
-                        'capturetarget': FakeWidget('capturetarget', ['Internal RAM'],
-                                                    'Internal RAM')}
+        self._config = {'viewfinder': FakeWidget('viewfinder', [0, 1], 0,
+                                                 gp.GP_WIDGET_TOGGLE)}
         if drive:
-            self._config['manualfocusdrive'] = FakeWidget('manualfocusdrive',
-                                                          self.CANON_DRIVE, 'None')
+            self._config['manualfocusdrive'] = FakeWidget(
+                'manualfocusdrive', self.CANON_DRIVE, 'None', gp.GP_WIDGET_RADIO)
         self.drives = []  # every drive value set, in order
 
     def _error(self, code):

@@ -156,13 +156,14 @@ class LensActuator:
     def _execute(self, generation, target):
         lens = self.lens
         if lens.relative_only:
-            # Whole drive steps towards the target; the estimate follows each step.
-            while not self._superseded(generation):
-                with self._cond:
-                    remaining = target - self._position
-                if abs(remaining) < lens.units_per_step / 2:
+            # Whole drive steps towards the target, counted once here (a per-step test of
+            # "close enough" can oscillate around a target between two steps).
+            with self._cond:
+                steps = round((target - self._position) / lens.units_per_step)
+            direction = 1 if steps > 0 else -1
+            for _ in range(abs(steps)):
+                if self._superseded(generation):
                     return
-                direction = 1 if remaining > 0 else -1
                 lens.drive(direction)
                 with self._cond:
                     self._position += direction * lens.units_per_step

@@ -24,6 +24,7 @@ setup(
     entry_points={
         'console_scripts': [
             'camera = autofocus.nodes.camera_node:main',
+            'lens_motor = autofocus.nodes.lens_motor_node:main',
             'lens_simulator = autofocus.nodes.lens_simulator_node:main',
             'sharpness = autofocus.nodes.sharpness_node:main',
             'pipeline_benchmark = autofocus.tools.pipeline_benchmark:main',

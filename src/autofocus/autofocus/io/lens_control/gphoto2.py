@@ -75,6 +75,10 @@ class GPhoto2Lens(Lens):
                                 f'{missing}. Fix: set drive_step to 1, 2 or 3')
         self._choices_text = repr(self._values)
 
+    def attach(self, camera) -> None:
+        with self._lock:
+            self._camera = camera
+
     def drive(self, direction: int) -> None:
         gp = self._gp
         try:
@@ -123,9 +127,11 @@ class GPhoto2Source:
             raise SourceError(f'no DSLR found by libgphoto2 ({error}): {NO_CAMERA_HELP}') \
                 from None
         try:
-            model = _model(camera)
-            self.lens = GPhoto2Lens(camera, model, self.units_per_step, self.drive_step,
-                                    self._lock)
+            if self.lens is None:
+                self.lens = GPhoto2Lens(camera, _model(camera), self.units_per_step,
+                                        self.drive_step, self._lock)
+            else:  # reconnected: the lens the node serves drives the new camera object
+                self.lens.attach(camera)
         except LensError as error:
             camera.exit()
             raise SourceError(str(error)) from None
@@ -138,6 +144,7 @@ class GPhoto2Source:
             with self._lock:
                 data = bytes(self._camera.capture_preview().get_data_and_size())
         except gp.GPhoto2Error as error:
+            self.release()  # the next read opens it again: a camera plugged back in works
             raise SourceError(f'the DSLR stopped delivering live view ({error})') from None
         frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if frame is None:
@@ -146,9 +153,13 @@ class GPhoto2Source:
         return frame
 
     def release(self):
-        camera, self._camera = self._camera, None
-        if camera is not None:
-            camera.exit()
+        with self._lock:
+            camera, self._camera = self._camera, None
+            if camera is not None:
+                try:
+                    camera.exit()
+                except gphoto2_module().GPhoto2Error:
+                    pass  # already gone
 
 
 def _model(camera) -> str:

@@ -29,6 +29,9 @@ def test_v4l2_camera_focus_is_served_by_lens_motor_beside_the_camera():
                             ('autofocus', 'lens_motor', 'focus_motor')]
     assert nodes[0].overrides == {'source': '/dev/video2'}
     assert nodes[2].overrides == {'device': '/dev/video2'}
+    assert nodes[2].parameter_files == ('/share/autofocus/config/lens.yaml',)
+    assert nodes[0].parameter_files == ('/share/autofocus/config/autofocus.yaml',
+                                        '/share/autofocus/config/lens.yaml')
     assert nodes[1].overrides == {}  # absolute moves: the configured default strategy
 
 

@@ -54,6 +54,9 @@ LAUNCH_ARGUMENTS = (
                    "Frames from another camera driver's topic (e.g. /image_raw of usb_cam, "
                    "/camera/image_raw of camera_ros or v4l2_camera): no camera node of ours is "
                    "started ('' = our camera node)"),
+    LaunchArgument('lens_params_file', '',
+                   "Parameters of a camera's own lens (focus_control:=camera; '' = the "
+                   "package's config/lens.yaml)"),
     LaunchArgument('namespace', '', 'Namespace of every node and topic (for several cameras)'),
     LaunchArgument('log_level', 'info', 'Logging level of every node',
                    ('debug', 'info', 'warn', 'error')),
@@ -116,12 +119,15 @@ def plan(arguments: dict, share_directory) -> list:
     simulate = use_sim == 'true'
 
     focus_by_camera = arguments['focus_control'] == 'camera'
+    lens_params = arguments['lens_params_file'] or os.path.join(autofocus_share, 'config',
+                                                                'lens.yaml')
     image_topic = arguments['image_topic']
     source = arguments['camera_source'].strip()
     if focus_by_camera and simulate and not image_topic:
         raise ValueError("focus_control:=camera needs a real camera: camera_source "
                          f"'{source or '0'}' is not present (plug it in, or use_sim:=false)")
 
+    camera_params = (params, lens_params) if focus_by_camera else (params,)
     nodes = []
     overrides = {} if simulate or not arguments['camera_source'] \
         else {'source': arguments['camera_source']}
@@ -136,12 +142,12 @@ def plan(arguments: dict, share_directory) -> list:
         # sim.yaml after autofocus.yaml: the simulator's size and rate win, and the
         # camera-only keys (source, loop, ...) are not declared by the simulator.
         nodes.append(NodeSpec('autofocus', 'camera_sharpness', 'camera',
-                              (params, sim_params) if simulate else (params,), overrides,
+                              (params, sim_params) if simulate else camera_params, overrides,
                               ('--simulate',) if simulate else (), remap_name=False))
     elif simulate:
         nodes.append(NodeSpec('autofocus', 'lens_simulator', 'camera', (sim_params,)))
     else:
-        nodes.append(NodeSpec('autofocus', 'camera', 'camera', (params,), overrides))
+        nodes.append(NodeSpec('autofocus', 'camera', 'camera', camera_params, overrides))
     if arguments['compose'] != 'true' and not image_topic:
         nodes.append(NodeSpec('autofocus', 'sharpness', 'sharpness', (params,)))
     # A DSLR's focus can only be stepped, never set: hill_climb moves in relative steps.
@@ -151,7 +157,7 @@ def plan(arguments: dict, share_directory) -> list:
     if focus_by_camera:
         if source.isdigit() or source.startswith('/dev/') or not source:
             # V4L2: the lens is a control any process may set, served beside the capture.
-            nodes.append(NodeSpec('autofocus', 'lens_motor', 'focus_motor', (params,),
+            nodes.append(NodeSpec('autofocus', 'lens_motor', 'focus_motor', (lens_params,),
                                   {'device': source or '0'}))
         elif not (source == 'gphoto2' or source.startswith('picamera2')):
             raise ValueError(f"focus_control:=camera: camera_source '{source}' has no focus "

@@ -142,3 +142,52 @@ def test_nobody_there_is_a_source_error_naming_the_address():
 def test_malformed_addresses_say_the_expected_form(bad):
     with pytest.raises(ValueError, match='tcp://HOST:PORT'):
         parse_address(bad)
+
+
+def test_camera_node_publishes_a_pi_stream_and_counts_dropped_frames(ros, node_process):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Image
+    from ros_helpers import wait_for
+
+    from autofocus.nodes.node_tools import IMAGE_QOS
+
+    with socket.create_server(('127.0.0.1', 0)) as probe:
+        port = probe.getsockname()[1]
+    images = ros.collect(Image, 'camera/image_raw', IMAGE_QOS)
+    diagnostics = ros.collect(DiagnosticArray, '/diagnostics', 50)
+    camera = node_process('autofocus', 'camera', node_name='camera', params={
+        'source': f'tcp-listen://127.0.0.1:{port}', 'max_frame_bytes': 20000})
+    client_socket = wait_for(lambda: _connect(port), 30.0)  # once the node listens
+    assert client_socket, camera.log()
+    connection = client_socket.makefile('wb')
+    big = jpeg(8, 640, 480)
+    assert len(big) > 20000
+    try:
+        recipe_send(connection, [jpeg(9)[:-300], big])  # both dropped
+        assert wait_for(lambda: _dropped(diagnostics) == {'oversized': '1', 'truncated': '1'},
+                        30.0), camera.log()
+        while not images and camera.alive():  # a live stream: frames until someone sees one
+            recipe_send(connection, [jpeg(10)])
+            wait_for(lambda: images, 0.2)
+        assert images and (images[-1].width, images[-1].height) == (64, 48), camera.log()
+    finally:
+        connection.close()
+        client_socket.close()
+    assert camera.alive()
+
+
+def _dropped(diagnostics):
+    for array in reversed(diagnostics):
+        for status in array.status:
+            if status.name.endswith(': camera'):
+                values = {kv.key: kv.value for kv in status.values}
+                return {key[len('dropped_'):]: value for key, value in values.items()
+                        if key.startswith('dropped_') and value != '0'}
+    return None
+
+
+def _connect(port):
+    try:
+        return socket.create_connection(('127.0.0.1', port), timeout=5.0)
+    except OSError:
+        return None

@@ -37,6 +37,7 @@ setup(
             'player = autofocus.nodes.player_node:main',
             'bag_convert = autofocus.io.bags.convert:convert_main',
             'focus_analyze = autofocus.tools.analyze:main',
+            'hardware_check = autofocus.tools.hardware_check:main',
         ],
     },
 )

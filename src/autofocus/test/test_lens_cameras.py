@@ -129,6 +129,23 @@ def test_dslr_moves_are_relative_drive_steps_with_an_estimated_position():
     assert fake.drives[:6] == ['Far 2'] * 3 + ['Near 2'] * 3
 
 
+def test_nikon_drive_is_a_signed_step_count():
+    fake, source = dslr(nikon=True)
+    source.units_per_step, source.drive_step = 5.0, 30
+    source.open()
+    actuator = LensActuator(source.lens, settle_time=0.01, min_position=0.0,
+                            max_position=1000.0, initial_position=500.0)
+    try:
+        actuator.move_by(-10.0)
+        assert wait_for(lambda: not actuator.state().moving, 10.0)
+        actuator.move_by(5.0)
+        assert wait_for(lambda: not actuator.state().moving, 10.0)
+        assert actuator.state().position == 495.0
+    finally:
+        actuator.close()
+    assert fake.drives == [-30, -30, 30]
+
+
 def test_dslr_without_manualfocusdrive_and_with_a_bad_drive_step():
     fake, source = dslr(drive=False)
     with pytest.raises(SourceError, match="no 'manualfocusdrive' setting.*live view on"):

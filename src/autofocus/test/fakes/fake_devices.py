@@ -245,7 +245,7 @@ class FakeGPhoto2Camera:
 
     CANON_DRIVE = ['Near 1', 'Near 2', 'Near 3', 'None', 'Far 1', 'Far 2', 'Far 3']
 
-    def __init__(self, gp, preview_jpeg: bytes, drive=True, attached=True):
+    def __init__(self, gp, preview_jpeg: bytes, drive=True, attached=True, nikon=False):
         self.gp = gp  # the real gphoto2 module: its error class and codes
         self.calls = []
         self.gone = False
@@ -253,7 +253,10 @@ class FakeGPhoto2Camera:
         self._jpeg = preview_jpeg
         self._config = {'viewfinder': FakeWidget('viewfinder', [0, 1], 0,
                                                  gp.GP_WIDGET_TOGGLE)}
-        if drive:
+        if drive and nikon:  # a range widget: the value is a signed number of steps
+            self._config['manualfocusdrive'] = FakeWidget(
+                'manualfocusdrive', range(-32767, 32768), 0, gp.GP_WIDGET_RANGE)
+        elif drive:
             self._config['manualfocusdrive'] = FakeWidget(
                 'manualfocusdrive', self.CANON_DRIVE, 'None', gp.GP_WIDGET_RADIO)
         self.drives = []  # every drive value set, in order
@@ -285,7 +288,7 @@ class FakeGPhoto2Camera:
         self._check()
         if name == 'manualfocusdrive':
             self.drives.append(widget.get_value())
-            widget._value = 'None'  # the camera acts on it and forgets it
+            widget._value = 0 if widget.get_type() == self.gp.GP_WIDGET_RANGE else 'None'
 
     def capture_preview(self):
         self.calls.append(('capture_preview',))

@@ -9,6 +9,7 @@ import pytest
 from action_msgs.msg import GoalStatus
 from autofocus_interfaces.action import Focus
 from autofocus_interfaces.msg import MotorCommand, MotorState
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from fakes.fake_devices import FakeGPhoto2Camera, FakePicamera2
 from rclpy.parameter import Parameter
 from rclpy.time import Time
@@ -107,13 +108,25 @@ def test_dslr_goal_aborts_with_motor_fault_when_the_camera_goes_mid_goal(ros, ds
     # climb_step 50 at 10 units per drive call: whole calls of 5 steps, Far 1 first.
     assert dslr.drives[:5] == ['Far 1'] * 5
 
-    # Plugged back in: the same server and camera node serve the next goal.
+    # Still unplugged: the fault stays (the server's stop after the abort touched nothing).
+    assert wait_for(lambda: 'stopped answering' in motor.states[-1].fault, 10.0)
+    # Plugged back in: the live view reconnects, which clears the fault, and the same
+    # server and camera node serve the next goal.
     dslr.gone = False
+    assert wait_for(lambda: not motor.states[-1].fault, 30.0)
+    drives_before = len(dslr.drives)
+    action.feedback.clear()
     handle = action.send(Focus.Goal(strategy='hill_climb'))
     assert handle.accepted
-    response = action.result(handle, 120.0)
-    # The fake's live view never changes, so the honest outcome is a flat curve.
-    assert response.result.error_code == Focus.Result.FLAT_CURVE, response.result.error_msg
+    assert wait_for(lambda: len(action.feedback) >= 2, 30.0)
+    assert len(dslr.drives) > drives_before  # the lens is driven again
+    # (The fake's live view never changes: a flat curve that hill_climb would walk for its
+    # whole move budget. Cancel instead of waiting for that.)
+    cancel = handle.cancel_goal_async()
+    assert wait_for(cancel.done, 10.0)
+    response = action.result(handle, 30.0)
+    assert response.status == GoalStatus.STATUS_CANCELED
+    assert response.result.error_code == Focus.Result.CANCELED
     ros.executor.remove_node(camera)
     camera.destroy_node()
     assert dslr.calls[-1] == ('exit',)
@@ -164,6 +177,7 @@ def test_v4l2_goal_aborts_with_motor_fault_when_the_webcam_is_unplugged(ros, uvc
     ros.add_node(SharpnessNode(context=ros.context))
     ros.add_node(FocusServerNode(context=ros.context, parameter_overrides=parameters(
         range_min=0.0, range_max=250.0, coarse_step=25.0, fine_step=5.0)))
+    diagnostics = ros.collect(DiagnosticArray, '/diagnostics', 50)
     motor = Motor(ros)
     assert (motor.states[-1].min_position, motor.states[-1].max_position) == (0.0, 250.0)
     assert uvc_camera.value('focus_automatic_continuous') == 0
@@ -179,7 +193,13 @@ def test_v4l2_goal_aborts_with_motor_fault_when_the_webcam_is_unplugged(ros, uvc
     assert response.result.error_code == Focus.Result.MOTOR_FAULT
     assert 'motor fault: V4L2 device /dev/video0 stopped answering' \
         in response.result.error_msg, response.result.error_msg
-    assert wait_for(lambda: motor.states[-1].fault, 10.0)
+    # The server's stop after the abort does not hide the fault: the webcam is still gone.
+    assert wait_for(lambda: not motor.states[-1].moving and motor.states[-1].fault, 10.0)
+    assert 'unplugged' in motor.states[-1].fault
+    # /diagnostics says it too, for rqt_robot_monitor and the web page.
+    assert wait_for(lambda: any(s.level == DiagnosticStatus.ERROR and 'unplugged' in s.message
+                                and s.hardware_id.startswith("V4L2 'HD Pro Webcam C920'")
+                                for a in diagnostics for s in a.status), 10.0)
 
     # Out of range and the device's limits: a command beyond them is clamped, never sent.
     written = [c[2] for c in uvc_camera.calls if c[:2] == ('set', 'focus_absolute')]

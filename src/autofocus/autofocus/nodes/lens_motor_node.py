@@ -19,6 +19,7 @@ import math
 import sys
 
 from autofocus_interfaces.msg import MotorCommand, MotorState
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -48,6 +49,8 @@ class LensMotorServer:
         node.create_subscription(MotorCommand, command_topic, self._on_command, MOTOR_QOS)
         node.create_timer(CONTROL_PERIOD, self._on_control_tick)
         node.create_timer(1.0 / state_rate, self.publish_state)
+        self._diagnostics_pub = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        node.create_timer(1.0, self._publish_diagnostics)
 
     def _on_command(self, msg: MotorCommand) -> None:
         actuator, logger = self.actuator, self._node.get_logger()
@@ -104,6 +107,25 @@ class LensMotorServer:
             self._node.get_logger().error(f'fault: {msg.fault}')
         self._published = (state.moving, msg.fault)
         self._state_pub.publish(msg)
+
+    def _publish_diagnostics(self) -> None:
+        actuator, state = self.actuator, self.actuator.state()
+        status = DiagnosticStatus(name=f'{self._node.get_fully_qualified_name()}: focus motor',
+                                  hardware_id=actuator.lens.description)
+        fault = self._fault(state)
+        status.level = DiagnosticStatus.ERROR if fault else DiagnosticStatus.OK
+        status.message = fault or ('moving' if state.moving else 'at rest')
+        values = {'position': f'{state.position:g}', 'target': f'{state.target:g}',
+                  'moving': str(state.moving),
+                  'position_measured': str(actuator.position_measured),
+                  'min_position': f'{actuator.min_position:g}',
+                  'max_position': f'{actuator.max_position:g}',
+                  'last_command_sequence': str(self._last_sequence), 'fault': fault}
+        values.update(actuator.lens.offers())
+        status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self._node.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(array)
 
     def _ros_time(self, actuator_time: float):
         """ROS time of an instant on the actuator's clock, converted once per instant."""
@@ -170,6 +192,8 @@ def serve_camera_lens(node: Node, source):
     except (LensError, ValueError) as error:
         source.release()
         raise ConfigError(f'{source.lens.description}: {error}') from None
+    if hasattr(source, 'on_reconnect'):
+        source.on_reconnect = actuator.clear_fault  # a DSLR plugged back in is usable again
     server = LensMotorServer(node, actuator, 'focus_motor/command', 'focus_motor/state',
                              options['state_rate'])
     node.get_logger().info(

@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import threading
+import time
 import types
 
 import numpy as np
@@ -48,6 +49,11 @@ class FakeControl:
 
 class FakeControls(dict):
     """linuxpy's Controls: looked up by config name; KeyError for a missing one."""
+
+
+# Like a real camera, the fakes deliver frames at a frame rate: a capture that returned at
+# once would let the camera node's reader spin and starve every other thread.
+FRAME_PERIOD = 1.0 / 30.0
 
 
 class FakeV4L2Device:
@@ -177,6 +183,7 @@ class FakePicamera2:
 
     def capture_array(self, name='main'):
         self.calls.append(('capture_array', name))
+        time.sleep(FRAME_PERIOD)
         self._check()
         self._frame += 1
         width, height = self._size
@@ -292,6 +299,7 @@ class FakeGPhoto2Camera:
 
     def capture_preview(self):
         self.calls.append(('capture_preview',))
+        time.sleep(FRAME_PERIOD)
         self._check()
         return FakeCameraFile(self._jpeg)
 

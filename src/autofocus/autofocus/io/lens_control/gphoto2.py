@@ -109,6 +109,7 @@ class GPhoto2Source:
         self._camera = None
         self._lock = threading.Lock()
         self.lens = None
+        self.on_reconnect = None  # called when a lost camera is open again
 
     @property
     def is_open(self) -> bool:
@@ -132,6 +133,8 @@ class GPhoto2Source:
                                         self.drive_step, self._lock)
             else:  # reconnected: the lens the node serves drives the new camera object
                 self.lens.attach(camera)
+                if self.on_reconnect is not None:
+                    self.on_reconnect()
         except LensError as error:
             camera.exit()
             raise SourceError(str(error)) from None

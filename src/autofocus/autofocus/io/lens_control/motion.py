@@ -7,9 +7,9 @@ device; a relative-only lens (DSLR) is stepped one drive call at a time with
 `settle_time` between calls (libgphoto2 cannot say when the motor finished) and
 its position is counted from the steps.
 
-Any device error stops the move and becomes the fault text; the next successful
-command clears it. No ROS here: `nodes/lens_motor.py` serves this on the motor
-topics.
+Any device error stops the move and becomes the fault text; the next move that
+reaches the device clears it (a stop does not: it touches no device). No ROS
+here: `nodes/lens_motor_node.py` serves this on the motor topics.
 """
 import math
 import threading
@@ -95,6 +95,11 @@ class LensActuator:
                 self._moving = True
             self._cond.notify_all()
 
+    def clear_fault(self) -> None:
+        """The device is back (its source reconnected): the fault no longer holds."""
+        with self._cond:
+            self._fault = ''
+
     def state(self) -> LensState:
         with self._cond:
             return LensState(self._position, self._target, self._moving,
@@ -130,7 +135,8 @@ class LensActuator:
             except Exception as error:  # a library error we did not foresee: still a fault
                 fault = f'{self.lens.description}: {type(error).__name__}: {error}'
             with self._cond:
-                if self._generation == generation or fault:
+                # A stop touches no device, so only a move that reached it clears a fault.
+                if fault or (target is not None and self._generation == generation):
                     self._fault = fault
                 if self._pending is None:
                     if self._moving or fault:

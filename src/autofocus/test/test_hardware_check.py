@@ -6,11 +6,13 @@ import pathlib
 import subprocess
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.graph
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 TEST_DIR = pathlib.Path(__file__).resolve().parent
+AUTOFOCUS_YAML = TEST_DIR.parent / 'config' / 'autofocus.yaml'
 
 
 def fake_environment(tmp_path, devices):
@@ -32,8 +34,13 @@ def test_report_lists_offers_moves_reads_back_and_runs_a_goal(tmp_path, node_pro
         'card': 'HD Pro Webcam C920', 'focus': [0, 250, 5, 0], 'autofocus': True}})
     node_process('autofocus', 'lens_simulator', node_name='webcam', params={
         'focus_position': 120.0, 'blur_per_unit': 0.15, 'frame_id': 'webcam'})
+    params = yaml.safe_load(AUTOFOCUS_YAML.read_text())
+    # Late state messages on a loaded machine: count frames well after the lens rests.
+    params['/**/focus_server']['ros__parameters']['settle_time'] = 0.5
+    params_file = tmp_path / 'autofocus.yaml'
+    params_file.write_text(yaml.safe_dump(params))
     done = run_check(env, '/dev/video0', '--image-topic', '/webcam/image_raw',
-                     '--settle', '0.05')
+                     '--settle', '0.05', '--params-file', str(params_file))
     report = done.stdout
     assert done.returncode == 0, report
     assert "V4L2 'HD Pro Webcam C920' at /dev/video0" in report

@@ -86,7 +86,8 @@ def check_lens(device: str, settle: float, units_per_step: float, report: list) 
     return ok, (low, high), lens.relative_only
 
 
-def run_goal(device, low, high, relative_only, image_topic, timeout, report) -> bool:
+def run_goal(device, low, high, relative_only, image_topic, params_file, timeout,
+             report) -> bool:
     """Step 3: bringup with focus_control:=camera, one goal over the whole range."""
     import rclpy
     from action_msgs.msg import GoalStatus
@@ -96,6 +97,8 @@ def run_goal(device, low, high, relative_only, image_topic, timeout, report) -> 
     arguments = ['focus_control:=camera', f'camera_source:={device}', 'use_sim:=false']
     if image_topic:
         arguments.append(f'image_topic:={image_topic}')
+    if params_file:
+        arguments.append(f'params_file:={params_file}')
     bringup = subprocess.Popen([sys.executable, '-m', 'autofocus.tools.bringup', *arguments],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True)
@@ -152,6 +155,9 @@ def main(argv=None) -> int:
                         help='DSLR: motor units counted per drive call (default 10)')
     parser.add_argument('--image-topic', default='',
                         help="frames from another driver's topic for the focus goal")
+    parser.add_argument('--params-file', default='',
+                        help="parameters of camera, sharpness and focus_server for the goal "
+                             "('' = the package's config/autofocus.yaml)")
     parser.add_argument('--timeout', type=float, default=120.0,
                         help='seconds the focus goal may take (default 120)')
     parser.add_argument('--no-goal', action='store_true', help='skip the focus goal')
@@ -171,8 +177,8 @@ def main(argv=None) -> int:
         return 2
     if not args.no_goal:
         report.append('')
-        ok &= run_goal(args.device, low, high, relative_only, args.image_topic, args.timeout,
-                       report)
+        ok &= run_goal(args.device, low, high, relative_only, args.image_topic,
+                       args.params_file, args.timeout, report)
     report += ['', f'**{"all steps passed" if ok else "a step FAILED"}**']
     print('\n'.join(report))
     return 0 if ok else 1

@@ -77,8 +77,9 @@ class LensActuator:
         return target
 
     def move_by(self, delta: float) -> float:
+        """A move by `delta` from where the lens is now (as motor_driver's relative moves)."""
         with self._cond:
-            base = self._target if self._moving else self._position
+            base = self._position
         return self.move_to(base + delta)
 
     def stop(self) -> None:

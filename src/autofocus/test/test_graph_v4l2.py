@@ -9,8 +9,8 @@ import pytest
 import yaml
 from action_msgs.msg import GoalStatus
 from autofocus_interfaces.action import Focus
-from autofocus_interfaces.msg import MotorState
-from ros_helpers import FocusAction, wait_for
+from autofocus_interfaces.msg import FocusMetrics, MotorCommand, MotorState
+from ros_helpers import FocusAction, stamp_ns, wait_for
 
 pytestmark = pytest.mark.graph
 
@@ -39,7 +39,10 @@ def test_focus_goals_with_the_camera_turning_its_own_lens(ros, node_process, tmp
     # The "foreign driver": the lens simulator under another name, its blur following
     # focus_motor/state as a real lens follows focus_absolute.
     node_process('autofocus', 'lens_simulator', node_name='webcam', params={
-        'focus_position': FOCUS_POSITION, 'blur_per_unit': 0.15, 'frame_id': 'webcam'})
+        'focus_position': FOCUS_POSITION, 'blur_per_unit': 0.1, 'frame_id': 'webcam',
+        # Small frames: a loaded machine renders them in time, so frames show the lens
+        # where the state messages say it is.
+        'width': 320, 'height': 240})
     params = yaml.safe_load(AUTOFOCUS_YAML.read_text())
     params['/**/focus_server']['ros__parameters'].update(
         range_min=0.0, range_max=250.0, coarse_step=25.0, fine_step=FINE_STEP,
@@ -53,11 +56,31 @@ def test_focus_goals_with_the_camera_turning_its_own_lens(ros, node_process, tmp
         'image_topic:=/webcam/image_raw', 'camera_source:=/dev/video0', 'use_sim:=false',
         'focus_control:=camera', f'params_file:={params_file}'])
     states = ros.collect(MotorState, 'focus_motor/state', 100)
+    metrics = ros.collect(FocusMetrics, 'sharpness/metrics', 100)
+    commands = ros.node.create_publisher(MotorCommand, 'focus_motor/command', 10)
     action = FocusAction(ros)
     assert action.wait_for_server(60.0), bringup.log()
     assert wait_for(lambda: states, 30.0), bringup.log()
     assert (states[-1].min_position, states[-1].max_position) == (0.0, 250.0)
     assert states[-1].position_measured
+
+    def sharpness_at(position):
+        sequence = 9_000_000 + len(states)
+        commands.publish(MotorCommand(mode=MotorCommand.MODE_ABSOLUTE, target=position,
+                                      sequence=sequence))
+        state = wait_for(lambda: next((s for s in reversed(states) if not s.moving
+                                       and s.last_command_sequence == sequence), None), 10.0)
+        assert state and state.position == position, bringup.log()
+        after = stamp_ns(state.stationary_since) + 500_000_000
+        value = wait_for(lambda: next((m.sharpness for m in metrics
+                                       if stamp_ns(m.header.stamp) >= after), None), 10.0)
+        assert value is not None, bringup.log()
+        return value
+
+    # The simulator (another process) follows focus_motor/state only once discovery has
+    # matched it with lens_motor: wait until its frames show the lens, sharp at the focus.
+    assert wait_for(lambda: sharpness_at(FOCUS_POSITION) > 2.0 * sharpness_at(0.0), 60.0,
+                    interval=0.1), bringup.log()
 
     for strategy in ('coarse_fine', 'sweep', 'hill_climb'):
         handle = action.send(Focus.Goal(strategy=strategy))

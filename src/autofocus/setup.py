@@ -24,6 +24,7 @@ setup(
     entry_points={
         'console_scripts': [
             'camera = autofocus.nodes.camera_node:main',
+            'lens_motor = autofocus.nodes.lens_motor_node:main',
             'lens_simulator = autofocus.nodes.lens_simulator_node:main',
             'sharpness = autofocus.nodes.sharpness_node:main',
             'pipeline_benchmark = autofocus.tools.pipeline_benchmark:main',
@@ -37,6 +38,7 @@ setup(
             'bag_convert = autofocus.io.bags.convert:convert_main',
             'focus_analyze = autofocus.tools.analyze:main',
             'focus_fleet = autofocus.tools.fleet:main',
+            'hardware_check = autofocus.tools.hardware_check:main',
         ],
     },
 )

@@ -26,6 +26,7 @@ def _nodes(context):
     nodes = [Node(package=spec.package, executable=spec.executable,
                   name=spec.name if spec.remap_name else None,
                   parameters=[*spec.parameter_files, spec.overrides],
+                  remappings=list(spec.remappings),
                   arguments=[*spec.arguments, '--ros-args', '--log-level', log_level],
                   output='screen', emulate_tty=True)
              for spec in plan(arguments, get_package_share_directory)]

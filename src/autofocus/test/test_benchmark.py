@@ -13,7 +13,7 @@ def test_quick_benchmark_writes_every_output(tmp_path, capsys):
     rows = list(csv.DictReader(open(tmp_path / 'benchmark.csv')))
     names = {row['strategy'].split(' ')[0] for row in rows}
     assert names == set(strategies.STRATEGIES) | set(strategies.BASELINES)
-    assert {row['lens'] for row in rows} == {'sim', 'real_stack'}
+    assert {row['lens'] for row in rows} == {'sim', 'real_stack', 'dslr_relative'}
     printed = capsys.readouterr().out
     for name in names:
         assert name in printed and name in (tmp_path / 'benchmark.md').read_text()

@@ -31,9 +31,11 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
-from autofocus.io.capture import Backoff, RatePacer, SourceError, VideoSource
+from autofocus.io.capture import Backoff, RatePacer, SourceError
 from autofocus.io.image_codec import fill_compressed_msg, fill_image_msg
-from autofocus.nodes.node_tools import IMAGE_QOS, declare, run_node
+from autofocus.io.sources import make_source
+from autofocus.nodes.lens_motor_node import serve_camera_lens
+from autofocus.nodes.node_tools import IMAGE_QOS, ConfigError, declare, run_node
 
 class ImagePublisher:
     """image_raw, image_raw/compressed and camera_info of a camera-like node, one header."""
@@ -82,7 +84,9 @@ class CameraNode(Node):
         super().__init__('camera', **kwargs)
         source = declare(self, 'source', '0',
                          "V4L2 device index ('0') or path ('/dev/video0'), a video file path "
-                         "(loops), or an http/https/rtsp URL (OpenCV's FFmpeg backend)",
+                         "(loops), an http/https/rtsp URL (OpenCV's FFmpeg backend), a JPEG "
+                         "stream (tcp://HOST:PORT, tcp-listen://ADDR:PORT), 'picamera2[:N]' or "
+                         "'gphoto2' (these two also serve focus_motor: see io/sources.py)",
                          read_only=True)
         width = declare(self, 'width', 640, 'Frame width asked of the source (0 = its own)',
                         low=0, high=8192, read_only=True)
@@ -100,7 +104,15 @@ class CameraNode(Node):
         retry_max = declare(self, 'retry_max', 5.0, 'Longest wait between retries, seconds',
                             low=0.01, high=600.0, read_only=True)
 
-        self._source = VideoSource(source, width, height, fps, loop)
+        max_frame_bytes = declare(self, 'max_frame_bytes', 8_000_000,
+                                  'tcp:// sources: larger frames are dropped and counted',
+                                  low=1024, high=1 << 30, read_only=True)
+        try:
+            self._source = make_source(source, width, height, fps, loop, max_frame_bytes)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        # picamera2/gphoto2: one process may hold the camera, so this node turns its lens.
+        self._lens = serve_camera_lens(self, self._source)
         self._pace_fps = fps
         self._backoff = Backoff(retry_initial, retry_max)
         self._images = ImagePublisher(self, frame_id)
@@ -153,7 +165,9 @@ class CameraNode(Node):
             else DiagnosticStatus.WARN
         status.message = self._status
         status.values = self._images.diagnostics() + [
-            KeyValue(key='reconnects', value=str(self.reconnects))]
+            KeyValue(key='reconnects', value=str(self.reconnects))] + [
+            KeyValue(key=f'dropped_{reason}', value=str(count))
+            for reason, count in getattr(self._source, 'dropped', {}).items()]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_pub.publish(array)
@@ -162,6 +176,8 @@ class CameraNode(Node):
         # Stop the reader before releasing, so no read is under way on a freed capture.
         self._stop.set()
         self._reader.join(timeout=5.0)
+        if self._lens is not None:
+            self._lens.close()
         self._source.release()
         return super().destroy_node()
 

@@ -60,6 +60,11 @@ DOWNSAMPLE = 2                        # as the sharpness node's configured defau
 STACK_DIR = pathlib.Path(__file__).resolve().parents[2] / 'test' / 'data' / 'focus-sweep-fpd-xp005'
 STACK_FOCUS = -49.0
 DEFAULT_OUT = 'benchmark_results'
+# The DSLR row (relative-only drive, estimated position): config/lens.yaml's units per
+# drive call and settle time, and a 5 % per-step spread of the real movement.
+DSLR_UNITS_PER_STEP = 10.0
+DSLR_STEP_TIME = 0.2
+DSLR_STEP_ERROR = 0.05
 
 
 @dataclass
@@ -222,6 +227,60 @@ def sim_trials(names, count, seed, width=160, height=120):
             results.append(TrialResult(name, 'sim', scene, noise, start, play, focus, success,
                                        outcome.success, outcome.warning, frames, moves,
                                        elapsed, error, visited))
+    return results
+
+
+class StepDrive:
+    """A DSLR's focus drive (libgphoto2 manualfocusdrive) in place of a Gear: moves are whole
+    drive calls of ``units_per_step``, each really moving the lens that much times a random
+    scale (steps are not exactly repeatable), and nothing reports where the lens is: the
+    search sees only the estimate (the commanded position), as the lens actuator reports it
+    with position_measured false."""
+
+    def __init__(self, motor: float, rng, units_per_step: float = DSLR_UNITS_PER_STEP,
+                 step_error: float = DSLR_STEP_ERROR):
+        self.motor = self.lens = float(motor)
+        self._rng, self.units_per_step, self.step_error = rng, units_per_step, step_error
+
+    def drive(self, motor: float) -> float:
+        steps = round((motor - self.motor) / self.units_per_step)
+        for _ in range(abs(steps)):
+            scale = 1.0 + self.step_error * float(self._rng.standard_normal())
+            self.lens += math.copysign(self.units_per_step * scale, steps)
+        self.motor = float(motor)
+        return self.lens
+
+
+def dslr_trials(count, seed, width=160, height=120, name='hill_climb'):
+    """The DSLR row: ``name`` (the DSLR's default strategy) on a relative-only StepDrive with
+    an estimated position, ``DSLR_STEP_TIME`` s per drive call (the settle time between
+    calls), over the same grid of scenes and starts (no gear play: the drive has none to
+    model)."""
+    lenses = _SimLens(width, height, seed)
+    measure = _measure()
+    rig = Rig(motor_speed=DSLR_UNITS_PER_STEP / DSLR_STEP_TIME, settle_time=0.0)
+    config = strategies.SearchConfig()
+    results = []
+    for index in range(count):
+        scene, noise, start, _ = grid_cell(index)
+        rng = np.random.default_rng([seed, index])
+        focus = float(rng.uniform(150.0, 600.0 if scene == 'two_planes' else 850.0))
+        sim = lenses.get(scene, noise, focus)
+        drive = StepDrive(start, np.random.default_rng([seed, index, 13]))
+        frame_rng = np.random.default_rng([seed, index, 7])
+
+        def render(a, b, sim=sim, frame_rng=frame_rng):
+            return sim.render_gray(a, None if abs(b - a) < 1e-9 else b, rng=frame_rng)
+
+        outcome, frames, moves, elapsed, visited = run_closed_loop(
+            make(name, config, start), render, measure, drive, rig,
+            config.range_min, config.range_max)
+        error = abs(drive.lens - focus)
+        success = not outcome.success if scene == 'flat' else \
+            outcome.success and error <= TOLERANCE
+        results.append(TrialResult(name, 'dslr_relative', scene, noise, start, 0.0, focus,
+                                   success, outcome.success, outcome.warning, frames, moves,
+                                   elapsed, error, visited))
     return results
 
 
@@ -395,6 +454,7 @@ def main(argv=None) -> int:
     started = time.monotonic()
     results = sim_trials(names, args.trials, args.seed)
     results += stack_trials(names, args.stack_trials, args.seed)
+    results += dslr_trials(args.trials, args.seed)
     rows = summarise(results)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

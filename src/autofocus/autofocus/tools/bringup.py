@@ -44,6 +44,8 @@ def command_line(spec, arguments, overrides_dir):
         command += ['-r', f'__node:={spec.name}']
     if arguments['namespace']:
         command += ['-r', f"__ns:=/{arguments['namespace'].strip('/')}"]
+    for source, target in spec.remappings:
+        command += ['-r', f'{source}:={target}']
     for path in spec.parameter_files:
         if not os.path.isfile(path):
             raise FileNotFoundError(f'parameter file {path} does not exist')

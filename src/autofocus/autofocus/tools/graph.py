@@ -45,6 +45,18 @@ LAUNCH_ARGUMENTS = (
                    "package's config/sim.yaml)"),
     LaunchArgument('motor_params_file', '',
                    "Parameters of the motor driver ('' = autofocus_motor's config/motor.yaml)"),
+    LaunchArgument('focus_control', 'motor',
+                   "What turns the lens: 'motor': the motor driver (motor_driver); 'camera': "
+                   'the camera itself: a V4L2 camera_source gets the lens_motor node '
+                   "(focus_absolute), 'picamera2'/'gphoto2' sources serve it from the camera "
+                   'node (a DSLR focuses with hill_climb)', ('motor', 'camera')),
+    LaunchArgument('image_topic', '',
+                   "Frames from another camera driver's topic (e.g. /image_raw of usb_cam, "
+                   "/camera/image_raw of camera_ros or v4l2_camera): no camera node of ours is "
+                   "started ('' = our camera node)"),
+    LaunchArgument('lens_params_file', '',
+                   "Parameters of a camera's own lens (focus_control:=camera; '' = the "
+                   "package's config/lens.yaml)"),
     LaunchArgument('namespace', '', 'Namespace of every node and topic (for several cameras)'),
     LaunchArgument('log_level', 'info', 'Logging level of every node',
                    ('debug', 'info', 'warn', 'error')),
@@ -62,6 +74,7 @@ class NodeSpec:
     # False for a process of several nodes: a global __node:= would rename them all,
     # so they keep their own names (and `name` only keys the overrides).
     remap_name: bool = True
+    remappings: tuple = ()     # (from, to) topic pairs
 
 
 def camera_present(source: str) -> bool:
@@ -105,23 +118,53 @@ def plan(arguments: dict, share_directory) -> list:
         use_sim = 'false' if camera_present(source) else 'true'
     simulate = use_sim == 'true'
 
+    focus_by_camera = arguments['focus_control'] == 'camera'
+    lens_params = arguments['lens_params_file'] or os.path.join(autofocus_share, 'config',
+                                                                'lens.yaml')
+    image_topic = arguments['image_topic']
+    source = arguments['camera_source'].strip()
+    if focus_by_camera and simulate and not image_topic:
+        raise ValueError("focus_control:=camera needs a real camera: camera_source "
+                         f"'{source or '0'}' is not present (plug it in, or use_sim:=false)")
+
+    camera_params = (params, lens_params) if focus_by_camera else (params,)
     nodes = []
     overrides = {} if simulate or not arguments['camera_source'] \
         else {'source': arguments['camera_source']}
-    if arguments['compose'] == 'true':
+    if image_topic:
+        # Another driver publishes the frames: sharpness listens to its topic instead.
+        topic = image_topic.rstrip('/')
+        nodes.append(NodeSpec('autofocus', 'sharpness', 'sharpness', (params,),
+                              remappings=(('camera/image_raw', topic),
+                                          ('camera/image_raw/compressed',
+                                           topic + '/compressed'))))
+    elif arguments['compose'] == 'true':
         # sim.yaml after autofocus.yaml: the simulator's size and rate win, and the
         # camera-only keys (source, loop, ...) are not declared by the simulator.
         nodes.append(NodeSpec('autofocus', 'camera_sharpness', 'camera',
-                              (params, sim_params) if simulate else (params,), overrides,
+                              (params, sim_params) if simulate else camera_params, overrides,
                               ('--simulate',) if simulate else (), remap_name=False))
     elif simulate:
         nodes.append(NodeSpec('autofocus', 'lens_simulator', 'camera', (sim_params,)))
     else:
-        nodes.append(NodeSpec('autofocus', 'camera', 'camera', (params,), overrides))
-    if arguments['compose'] != 'true':
+        nodes.append(NodeSpec('autofocus', 'camera', 'camera', camera_params, overrides))
+    if arguments['compose'] != 'true' and not image_topic:
         nodes.append(NodeSpec('autofocus', 'sharpness', 'sharpness', (params,)))
-    nodes.append(NodeSpec('autofocus', 'focus_server', 'focus_server', (params,)))
-    if arguments['launch_motor'] == 'true':
+    # A DSLR's focus can only be stepped, never set: hill_climb moves in relative steps.
+    relative_only = focus_by_camera and source == 'gphoto2'
+    nodes.append(NodeSpec('autofocus', 'focus_server', 'focus_server', (params,),
+                          {'default_strategy': 'hill_climb'} if relative_only else {}))
+    if focus_by_camera:
+        if source.isdigit() or source.startswith('/dev/') or not source:
+            # V4L2: the lens is a control any process may set, served beside the capture.
+            nodes.append(NodeSpec('autofocus', 'lens_motor', 'focus_motor', (lens_params,),
+                                  {'device': source or '0'}))
+        elif not (source == 'gphoto2' or source.startswith('picamera2')):
+            raise ValueError(f"focus_control:=camera: camera_source '{source}' has no focus "
+                             'control of its own; give a V4L2 device (/dev/video0), '
+                             "'picamera2' or 'gphoto2'")
+        # picamera2 / gphoto2: the camera node serves focus_motor itself.
+    elif arguments['launch_motor'] == 'true':
         motor_params = [arguments['motor_params_file'] or os.path.join(
             share_directory('autofocus_motor'), 'config', 'motor.yaml')]
         if simulate:

@@ -13,6 +13,7 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
         ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
+        ('share/' + package_name + '/web', glob('web/*')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
@@ -36,6 +37,7 @@ setup(
             'player = autofocus.nodes.player_node:main',
             'bag_convert = autofocus.io.bags.convert:convert_main',
             'focus_analyze = autofocus.tools.analyze:main',
+            'web = autofocus.nodes.web_node:main',
         ],
     },
 )

@@ -46,6 +46,9 @@ LAUNCH_ARGUMENTS = (
     LaunchArgument('motor_params_file', '',
                    "Parameters of the motor driver ('' = autofocus_motor's config/motor.yaml)"),
     LaunchArgument('namespace', '', 'Namespace of every node and topic (for several cameras)'),
+    LaunchArgument('web', 'false',
+                   "'true': the web node too (the page prints its URL with the token; "
+                   'parameters in params_file)', ('true', 'false')),
     LaunchArgument('log_level', 'info', 'Logging level of every node',
                    ('debug', 'info', 'warn', 'error')),
 )
@@ -121,6 +124,8 @@ def plan(arguments: dict, share_directory) -> list:
     if arguments['compose'] != 'true':
         nodes.append(NodeSpec('autofocus', 'sharpness', 'sharpness', (params,)))
     nodes.append(NodeSpec('autofocus', 'focus_server', 'focus_server', (params,)))
+    if arguments['web'] == 'true':
+        nodes.append(NodeSpec('autofocus', 'web', 'web', (params,)))
     if arguments['launch_motor'] == 'true':
         motor_params = [arguments['motor_params_file'] or os.path.join(
             share_directory('autofocus_motor'), 'config', 'motor.yaml')]

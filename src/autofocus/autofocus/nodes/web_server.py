@@ -313,7 +313,12 @@ class WebServer:
                         + str(len(jpeg)).encode() + b'\r\n\r\n' + jpeg + b'\r\n')
                 await asyncio.wait_for(response.write(part), self.stream.write_timeout)
                 sent = sequence
-        except (ConnectionError, asyncio.TimeoutError, asyncio.CancelledError):
+        except asyncio.TimeoutError:
+            # A viewer that takes nothing: close its connection rather than keep a frame
+            # (and a task) waiting for it.
+            if request.transport is not None:
+                request.transport.abort()
+        except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             self.viewers -= 1

@@ -26,11 +26,16 @@ web_url() { grep -o 'web page for camera .*' "$log" 2>/dev/null | head -1 || tru
 case " ${AUTOFOCUS_BRINGUP_ARGS:-} " in
   *" web:=false "*) ;;
   *) for _ in $(seq 100); do  # up to 20 s for the web node's line (its URL, with the token)
-       if [ -n "$(web_url)" ] || ! kill -0 $bringup 2>/dev/null; then break; fi
+       if [ -n "$(web_url)" ] || ! kill -0 $bringup 2>/dev/null \
+          || grep -q '^\[bringup\] web exited' "$log"; then break; fi
        sleep 0.2
      done ;;
 esac
-[ -n "$(web_url)" ] && echo "[demo] $(web_url)"
+if [ -n "$(web_url)" ]; then
+  echo "[demo] $(web_url)"
+else
+  grep -m1 '^\[web\].*cannot start' "$log" || true   # e.g. port 8080 taken
+fi
 status=0
 "$repo/install/autofocus/lib/autofocus/focus_client" --plot "$repo/focus_curve.png" "$@" \
   || status=$?

@@ -386,6 +386,13 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
     page.click('#focus-btn')
     page.wait_for_function("document.getElementById('curve-plot').dataset.points >= 3",
                            timeout=60000)
+    # While it runs, a second goal and a jog are refused with the reason, on the page too.
+    for path, body in (('/api/focus', '{}'), ('/api/jog', '{"delta": 1}')):
+        status, reason = page.evaluate("""async ([path, body]) => {
+            const answer = await autofocus.post(path, JSON.parse(body));
+            return [answer.ok, answer.reason];
+        }""", [path, body])
+        assert not status and 'cancel it first' in reason, (path, reason)
     page.click('#cancel-btn')
     page.wait_for_function("document.getElementById('goal-status').dataset.status === "
                            "'CANCELED'", timeout=30000)

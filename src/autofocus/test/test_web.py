@@ -154,6 +154,7 @@ def test_a_bad_parameter_or_a_taken_port_stops_startup_with_a_reason(node_proces
     second = start_web(node_process, port=port)
     assert second.popen.wait(30) == 2
     assert f'{port}' in second.log() and 'choose another port' in second.log()
+    assert first.interrupt() == 0, first.log()   # Ctrl+C stops the server and the node
 
 
 class MjpegReader:

@@ -236,6 +236,11 @@ function update(data) {
 }
 
 // ---- plots (canvas) -------------------------------------------------------------------------
+function tick(v) {
+  const a = Math.abs(v);
+  return a >= 1e5 || (a > 0 && a < 1e-2) ? v.toExponential(1) : String(Number(v.toPrecision(4)));
+}
+
 function axes(canvas, xRange, yRange, xLabel, yLabel) {
   const g = canvas.getContext('2d');
   const pad = { left: 62, right: 14, top: 12, bottom: 34 };
@@ -252,8 +257,8 @@ function axes(canvas, xRange, yRange, xLabel, yLabel) {
     const y = yRange[0] + (yRange[1] - yRange[0]) * i / 4;
     g.beginPath(); g.moveTo(sx(x), pad.top); g.lineTo(sx(x), pad.top + h); g.stroke();
     g.beginPath(); g.moveTo(pad.left, sy(y)); g.lineTo(pad.left + w, sy(y)); g.stroke();
-    g.textAlign = 'center'; g.fillText(x.toPrecision(4).replace(/\.?0+$/, ''), sx(x), pad.top + h + 13);
-    g.textAlign = 'right'; g.fillText(y.toPrecision(3).replace(/\.?0+$/, ''), pad.left - 4, sy(y) + 4);
+    g.textAlign = 'center'; g.fillText(tick(x), sx(x), pad.top + h + 13);
+    g.textAlign = 'right'; g.fillText(tick(y), pad.left - 4, sy(y) + 4);
   }
   g.textAlign = 'center'; g.fillText(xLabel, pad.left + w / 2, canvas.height - 4);
   g.save(); g.translate(12, pad.top + h / 2); g.rotate(-Math.PI / 2);

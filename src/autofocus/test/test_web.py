@@ -59,6 +59,9 @@ def test_control_needs_the_token_the_origin_and_valid_fields_and_bad_requests_ne
     states = ros.collect(MotorState, 'focus_motor/state', qos=100)
     commands = ros.collect(MotorCommand, 'focus_motor/command', qos=100)
     web = start_web(node_process)
+    # (the web node's command publisher must have found this test's subscriber, or the
+    # one valid command below could be sent before discovery and missed here)
+    assert wait_for(lambda: ros.node.count_publishers('focus_motor/command') == 1, 30.0)
     namespace, base, token = page_url(web)
     assert (namespace, token) == ('/', TOKEN)
     assert re.match(r'http://127\.0\.0\.1:\d+$', base), base   # loopback unless host is set
@@ -67,6 +70,9 @@ def test_control_needs_the_token_the_origin_and_valid_fields_and_bad_requests_ne
 
     status, page = request(base + '/')
     assert status == 200 and '<canvas id="curve-plot"' in page
+    with urllib.request.urlopen(base + '/', timeout=20) as response:
+        assert response.headers['X-Frame-Options'] == 'DENY'        # no clickjacking frame
+        assert "frame-ancestors 'none'" in response.headers['Content-Security-Policy']
     assert request(base + '/static/app.js')[0] == 200
     assert request(base + '/static/../config/autofocus.yaml')[0] == 404
     # Viewing needs the token (header or query), unless view_without_token is set.
@@ -130,9 +136,9 @@ def test_control_needs_the_token_the_origin_and_valid_fields_and_bad_requests_ne
     # The first command the motor ever hears is the one valid jog, sent last.
     status, answer = request(jog, {'delta': 25.0}, {**auth, 'Origin': base})
     assert status == 200 and answer['ok'], answer
+    assert wait_for(lambda: states[-1].position == 25.0 and not states[-1].moving, 20.0)
     assert wait_for(lambda: commands, 10.0)
     assert [(c.mode, c.target) for c in commands] == [(MotorCommand.MODE_RELATIVE, 25.0)]
-    assert wait_for(lambda: states[-1].position == 25.0 and not states[-1].moving, 10.0)
 
 
 def test_read_only_viewing_can_be_allowed_without_opening_control(ros, node_process):
@@ -316,8 +322,9 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
     errors = []
     page.on('pageerror', lambda error: errors.append(str(error)))
     page.goto(f'{base}/?token={TOKEN}')
-    page.wait_for_function("document.getElementById('connection').textContent === 'connected'",
-                           timeout=30000)
+    page.wait_for_function(
+        "() => document.getElementById('connection').textContent === 'connected'",
+        timeout=30000)
     assert page.text_content('#camera') == 'camera /cam2'
     assert 'token' not in page.url            # taken out of the address bar
 
@@ -332,7 +339,7 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
     page.mouse.down()
     page.mouse.move(box['x'] + 0.7 * box['width'], box['y'] + 0.75 * box['height'], steps=8)
     page.mouse.up()
-    page.wait_for_function("document.getElementById('roi-msg').textContent === 'ROI set'",
+    page.wait_for_function("() => document.getElementById('roi-msg').textContent === 'ROI set'",
                            timeout=20000)
     roi = sharpness_roi(ros)
     assert roi == pytest.approx((0.3, 0.25, 0.4, 0.5), abs=0.01), roi
@@ -348,20 +355,20 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
     page.fill('#range-min', '200')
     page.fill('#range-max', '700')
     page.click('#focus-btn')
-    page.wait_for_function("document.getElementById('goal-status').dataset.status === "
+    page.wait_for_function("() => document.getElementById('goal-status').dataset.status === "
                            "'running' && document.getElementById('curve-plot').dataset.points "
                            ">= 4", timeout=60000)
     assert re.match(r'sweep: position \d+\.\d\d, sharpness [\d.]+, best \d+\.\d\d, \d+ frames',
                     page.text_content('#progress')), page.text_content('#progress')
     # The screenshot in the README: past the peak (at 420), if the goal still runs.
-    page.wait_for_function("document.getElementById('curve-plot').dataset.points >= 13 || "
+    page.wait_for_function("() => document.getElementById('curve-plot').dataset.points >= 13 || "
                            "document.getElementById('goal-status').dataset.status !== 'running'",
                            timeout=60000)
     page.screenshot(path=str(tmp_path / 'web_page.png'))
     if os.environ.get('AUTOFOCUS_WEB_SCREENSHOT'):
         shutil.copy(tmp_path / 'web_page.png', os.environ['AUTOFOCUS_WEB_SCREENSHOT'])
     page.wait_for_function(
-        "['SUCCEEDED', 'ABORTED', 'CANCELED', 'REJECTED']"
+        "() => ['SUCCEEDED', 'ABORTED', 'CANCELED', 'REJECTED']"
         ".includes(document.getElementById('goal-status').dataset.status)", timeout=90000)
     assert 'SUCCEEDED' in page.text_content('#goal-status'), page.text_content('#goal-status')
     state = request(f'{base}/api/state?token={TOKEN}')[1]
@@ -385,7 +392,7 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
     page.fill('#range-min', '0')
     page.fill('#range-max', '1000')
     page.click('#focus-btn')
-    page.wait_for_function("document.getElementById('curve-plot').dataset.points >= 3",
+    page.wait_for_function("() => document.getElementById('curve-plot').dataset.points >= 3",
                            timeout=60000)
     # While it runs, a second goal and a jog are refused with the reason, on the page too.
     for path, body in (('/api/focus', '{}'), ('/api/jog', '{"delta": 1}')):
@@ -395,7 +402,7 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
         }""", [path, body])
         assert not status and 'cancel it first' in reason, (path, reason)
     page.click('#cancel-btn')
-    page.wait_for_function("document.getElementById('goal-status').dataset.status === "
+    page.wait_for_function("() => document.getElementById('goal-status').dataset.status === "
                            "'CANCELED'", timeout=30000)
     assert 'CANCELED' in page.text_content('#goal-status')
     assert wait_for(lambda: not states[-1].moving, 10.0)

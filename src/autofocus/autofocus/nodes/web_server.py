@@ -41,6 +41,15 @@ from aiohttp import web
 
 TOKEN_HEADER = 'X-Autofocus-Token'
 MAX_BODY_BYTES = 4096
+# The page may not be framed by another site (clickjacking its buttons), runs only its own
+# script, and never sends its URL (with the token) anywhere as a referrer.
+SECURITY_HEADERS = {
+    'Content-Security-Policy': "default-src 'self'; img-src 'self' data: blob:; "
+                               "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    'X-Frame-Options': 'DENY',
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+}
 STATIC_FILES = {'app.js': 'text/javascript', 'app.css': 'text/css'}
 LOOPBACK_NAMES = {'localhost', 'localhost.', 'ip6-localhost'}
 
@@ -205,7 +214,9 @@ class WebServer:
             if not self._token_ok(given):
                 return error(403, 'viewing needs the token (open the URL the web node '
                                   'printed at start-up, with ?token=...)')
-        return await handler(request)
+        response = await handler(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @staticmethod
     async def _body(request) -> dict:

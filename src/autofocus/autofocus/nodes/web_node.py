@@ -123,7 +123,7 @@ class WebNode(Node):
         self._motor = None
         self._motor_at = -math.inf
         self._roi = None
-        self._roi_pending = False
+        self._roi_pending = None     # (future, sent at) of the ROI request in flight
         self._roi_error = ''
         self._goal = None            # what the page shows of the last goal
         self._goal_handle = None
@@ -197,14 +197,21 @@ class WebNode(Node):
         self._motor_at = time.monotonic()
 
     def _poll_roi(self):
-        if self._roi_pending or not self._get_params.service_is_ready():
+        # One request at a time; one lost with a restarting sharpness node is given up.
+        pending = self._roi_pending
+        if pending and time.monotonic() - pending[1] < SERVICE_TIMEOUT:
             return
-        self._roi_pending = True
+        if pending:
+            self._get_params.remove_pending_request(pending[0])
+            self._roi_pending = None
+        if not self._get_params.service_is_ready():
+            return
         future = self._get_params.call_async(GetParameters.Request(names=list(ROI_NAMES)))
+        self._roi_pending = (future, time.monotonic())
         future.add_done_callback(self._on_roi)
 
     def _on_roi(self, future):
-        self._roi_pending = False
+        self._roi_pending = None
         response = future.result()
         if response is not None and len(response.values) == len(ROI_NAMES):
             self._roi = {name[4:]: value.double_value
@@ -214,13 +221,13 @@ class WebNode(Node):
         fb = message.feedback
         with self._lock:
             goal = self._goal
-            if goal is None or len(goal['samples']) >= MAX_FEEDBACK:
+            if goal is None:
                 return
             goal['phase'] = fb.phase
             goal['frames'] = fb.frames_used
             goal['best'] = [finite(fb.best_position), finite(fb.best_sharpness)]
             goal['elapsed'] = fb.elapsed.sec + fb.elapsed.nanosec * 1e-9
-            if fb.phase not in ('starting', 'final'):
+            if fb.phase not in ('starting', 'final') and len(goal['samples']) < MAX_FEEDBACK:
                 goal['samples'].append([finite(fb.current_position),
                                         finite(fb.current_sharpness)])
 

@@ -420,3 +420,33 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
     assert refused[0] == 403 and 'token' in refused[1]
     assert states[-1].position == stopped
     assert not errors, errors
+
+
+def test_page_shows_a_motor_fault_plainly_and_refuses_a_jog_without_motor_state(
+        ros, node_process, browser):
+    # The fault arrives as the motor driver reports one (MotorState.fault); GPIO faults
+    # cannot be made here, so this test publishes the state the driver would.
+    web = start_web(node_process)
+    _, base, _ = page_url(web)
+    publisher = ros.node.create_publisher(MotorState, 'focus_motor/state', 10)
+    page = browser.new_page(viewport={'width': 1000, 'height': 800})
+    page.goto(f'{base}/?token={TOKEN}')
+    page.wait_for_function("() => document.getElementById('motor').textContent"
+                           ".startsWith('no motor state')", timeout=30000)
+    page.click('[data-jog="10"]')
+    page.wait_for_function("() => document.getElementById('jog-msg').textContent !== ''",
+                           timeout=20000)
+    assert 'no motor state' in page.text_content('#jog-msg')
+    state = MotorState(position=120.0, target=120.0, min_position=0.0, max_position=1000.0,
+                       fault='stepper: GPIO17 busy (another process holds the pin)')
+    timer = ros.node.create_timer(0.1, lambda: publisher.publish(state))
+    try:
+        page.wait_for_function("() => document.getElementById('fault').textContent !== ''",
+                               timeout=30000)
+        assert page.text_content('#fault') == ('MOTOR FAULT: stepper: GPIO17 busy (another '
+                                               'process holds the pin)')
+        assert page.text_content('#motor').startswith('position 120.00 (at rest)')
+        assert page.eval_on_selector('#fault', 'e => getComputedStyle(e).color') == \
+            'rgb(198, 40, 40)'
+    finally:
+        ros.node.destroy_timer(timer)

@@ -330,5 +330,8 @@ function drawCurve() {
 }
 
 window.autofocus = { setRoi, post, state };
-startStream();
+// The stream after the page's load event: an image that never ends (no camera yet) would
+// otherwise keep the page "loading" for ever.
+if (document.readyState === 'complete') startStream();
+else window.addEventListener('load', startStream);
 poll();

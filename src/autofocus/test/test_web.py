@@ -419,6 +419,28 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
     }""")
     assert refused[0] == 403 and 'token' in refused[1]
     assert states[-1].position == stopped
+
+    # A phone beside it: a second viewer, and a finger drag sets the ROI too.
+    phone = browser.new_context(viewport={'width': 390, 'height': 844},
+                                device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        small = phone.new_page()
+        small.on('pageerror', lambda error: errors.append(str(error)))
+        small.goto(f'{base}/?token={TOKEN}')
+        assert wait_for(lambda: small.evaluate(IMAGE_DIGEST), 30.0)
+        box = small.locator('#overlay').bounding_box()
+        assert box['width'] <= 390
+        touch = phone.new_cdp_session(small)
+        path = [(0.5 + 0.04 * i, 0.4 + 0.05 * i) for i in range(6)]  # (0.5, 0.4) to (0.7, 0.65)
+        for kind, (fx, fy) in [('touchStart', path[0])] + [('touchMove', p) for p in path[1:]]:
+            touch.send('Input.dispatchTouchEvent', {'type': kind, 'touchPoints': [
+                {'x': box['x'] + fx * box['width'], 'y': box['y'] + fy * box['height']}]})
+        touch.send('Input.dispatchTouchEvent', {'type': 'touchEnd', 'touchPoints': []})
+        small.wait_for_function(
+            "() => document.getElementById('roi-msg').textContent === 'ROI set'", timeout=20000)
+        assert sharpness_roi(ros) == pytest.approx((0.5, 0.4, 0.2, 0.25), abs=0.01)
+    finally:
+        phone.close()
     assert not errors, errors
 
 

@@ -47,7 +47,7 @@ ERROR_NAMES = {getattr(Focus.Result, name): name for name in dir(Focus.Result)
                if name.isupper() and isinstance(getattr(Focus.Result, name), int)}
 MAX_FEEDBACK = 2000      # samples of one goal kept for the page
 MOTOR_STATE_STALE = 2.0  # seconds without a MotorState before jogging is refused
-SERVICE_TIMEOUT = 5.0
+SERVICE_TIMEOUT = 10.0   # seconds for a service or action answer (a loaded machine is slow)
 
 
 def finite(value):
@@ -316,12 +316,15 @@ class WebNode(Node):
             goal['status'] = 'REJECTED'
             goal['error'] = 'no focus server (is the graph running?)'
             return False, goal['error']
+        sent = self._action.send_goal_async(goal_msg, feedback_callback=self._on_feedback)
         try:
-            handle = await rclpy_result(
-                self._action.send_goal_async(goal_msg, feedback_callback=self._on_feedback),
-                SERVICE_TIMEOUT)
+            handle = await rclpy_result(sent, SERVICE_TIMEOUT)
         except asyncio.TimeoutError:
-            handle = None
+            # Accepted after we gave up, it would move the lens with no Cancel to stop it.
+            sent.add_done_callback(self._cancel_late_goal)
+            goal['status'] = 'REJECTED'
+            goal['error'] = f'the focus server did not answer in {SERVICE_TIMEOUT:g} s'
+            return False, goal['error']
         if handle is None or not handle.accepted:
             goal['status'] = 'REJECTED'
             goal['error'] = ('the focus server rejected the goal (its log says why: the range '
@@ -332,6 +335,12 @@ class WebNode(Node):
             self._goal_handle = handle
         handle.get_result_async().add_done_callback(lambda f: self._on_result(f, goal))
         return True, f"goal {goal['id']} accepted"
+
+    @staticmethod
+    def _cancel_late_goal(future):
+        handle = future.result()
+        if handle is not None and handle.accepted:
+            handle.cancel_goal_async()
 
     async def cancel(self):
         handle = self._goal_handle

@@ -357,11 +357,13 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
     page.fill('#range-min', '200')
     page.fill('#range-max', '700')
     page.click('#focus-btn')
-    page.wait_for_function("() => document.getElementById('goal-status').dataset.status === "
-                           "'running' && document.getElementById('curve-plot').dataset.points "
-                           ">= 4", timeout=60000)
+    # The progress line as the page showed it while the goal ran (read in the same instant).
+    progress = page.wait_for_function(
+        "() => document.getElementById('goal-status').dataset.status === 'running' && "
+        "document.getElementById('curve-plot').dataset.points >= 4 && "
+        "document.getElementById('progress').textContent", timeout=60000).json_value()
     assert re.match(r'sweep: position \d+\.\d\d, sharpness [\d.]+, best \d+\.\d\d, \d+ frames',
-                    page.text_content('#progress')), page.text_content('#progress')
+                    progress), progress
     # The screenshot in the README: past the peak (at 420), if the goal still runs.
     page.wait_for_function("() => document.getElementById('curve-plot').dataset.points >= 13 || "
                            "document.getElementById('goal-status').dataset.status !== 'running'",
@@ -394,8 +396,9 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
     page.fill('#range-min', '0')
     page.fill('#range-max', '1000')
     page.click('#focus-btn')
-    page.wait_for_function("() => document.getElementById('curve-plot').dataset.points >= 3",
-                           timeout=60000)
+    page.wait_for_function("() => document.getElementById('goal-status').dataset.status === "
+                           "'running' && document.getElementById('curve-plot').dataset.points "
+                           ">= 3", timeout=60000)
     # While it runs, a second goal and a jog are refused with the reason, on the page too.
     for path, body in (('/api/focus', '{}'), ('/api/jog', '{"delta": 1}')):
         status, reason = page.evaluate("""async ([path, body]) => {

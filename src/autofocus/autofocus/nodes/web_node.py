@@ -304,7 +304,7 @@ class WebNode(Node):
             raise BadRequest(f'range [{range_min:g}, {range_max:g}] is outside the motor '
                              f"limits [{motor['min']:g}, {motor['max']:g}]")
         with self._lock:
-            if self._goal_handle is not None or (self._goal or {}).get('status') == 'sending':
+            if self._goal_active():
                 return False, 'a focus goal is running; cancel it first'
             self._goal_counter += 1
             goal = {'id': self._goal_counter, 'status': 'sending', 'strategy': strategy,
@@ -342,6 +342,9 @@ class WebNode(Node):
         if handle is not None and handle.accepted:
             handle.cancel_goal_async()
 
+    def _goal_active(self):
+        return self._goal_handle is not None or (self._goal or {}).get('status') == 'sending'
+
     async def cancel(self):
         handle = self._goal_handle
         if handle is None:
@@ -358,7 +361,7 @@ class WebNode(Node):
         motor = self._motor
         if motor is None or time.monotonic() - self._motor_at > MOTOR_STATE_STALE:
             return False, 'no motor state lately: is the motor driver running?'
-        if self._goal_handle is not None:
+        if self._goal_active():
             return False, 'a focus goal is moving the lens; cancel it first'
         if delta == 0.0:
             raise BadRequest('a jog of 0 does nothing')

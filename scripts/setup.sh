@@ -27,6 +27,22 @@ if ! cmp -s "$repo/scripts/requirements.txt" "$stamp"; then
   cp "$repo/scripts/requirements.txt" "$stamp"
 fi
 
+# The web page's browser test drives Debian's chromium (Playwright never downloads one).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing chromium (Debian package) for the web page's browser test"
+    mkdir -p "$repo/log"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q chromium > "$repo/log/apt-chromium.txt" 2>&1 \
+      || { apt-get update -q && apt-get install -y -q chromium; } >> "$repo/log/apt-chromium.txt" 2>&1 \
+      || { echo "[setup] could not install chromium (log/apt-chromium.txt); the web page's" \
+                "browser test will be skipped" >&2; }
+  else
+    echo "[setup] chromium is missing: run 'apt-get install -y chromium' as root for the web" \
+         "page's browser test (it is skipped without it)" >&2
+  fi
+fi
+
 # The wheels' CMake configs name the include paths of the machine that built
 # them; point them at this venv's, or the interfaces package fails at CMake
 # generate. Safe to repeat.

@@ -13,6 +13,7 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
         ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
+        ('share/' + package_name + '/web', glob('web/*')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
@@ -39,6 +40,7 @@ setup(
             'focus_analyze = autofocus.tools.analyze:main',
             'focus_fleet = autofocus.tools.fleet:main',
             'hardware_check = autofocus.tools.hardware_check:main',
+            'web = autofocus.nodes.web_node:main',
         ],
     },
 )

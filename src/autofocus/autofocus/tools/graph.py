@@ -58,6 +58,9 @@ LAUNCH_ARGUMENTS = (
                    "Parameters of a camera's own lens (focus_control:=camera; '' = the "
                    "package's config/lens.yaml)"),
     LaunchArgument('namespace', '', 'Namespace of every node and topic (for several cameras)'),
+    LaunchArgument('web', 'false',
+                   "'true': the web node too (the page prints its URL with the token; "
+                   'parameters in params_file)', ('true', 'false')),
     LaunchArgument('log_level', 'info', 'Logging level of every node',
                    ('debug', 'info', 'warn', 'error')),
 )
@@ -154,6 +157,8 @@ def plan(arguments: dict, share_directory) -> list:
     relative_only = focus_by_camera and source == 'gphoto2'
     nodes.append(NodeSpec('autofocus', 'focus_server', 'focus_server', (params,),
                           {'default_strategy': 'hill_climb'} if relative_only else {}))
+    if arguments['web'] == 'true':
+        nodes.append(NodeSpec('autofocus', 'web', 'web', (params,)))
     if focus_by_camera:
         if source.isdigit() or source.startswith('/dev/') or not source:
             # V4L2: the lens is a control any process may set, served beside the capture.

@@ -1,4 +1,5 @@
 """What every autofocus node shares: typed parameter declaration and a clean main()."""
+import os
 import sys
 
 import rclpy
@@ -56,6 +57,9 @@ def run_node(node_class, args=None, multithreaded=False):
 
 def run_nodes(node_factories, args=None, multithreaded=False):
     """Like run_node for several nodes in this process, all on one executor."""
+    if help_requested(sys.argv if args is None else args):
+        print_node_help(node_factories, sys.argv if args is None else args)
+        return 0
     context = rclpy.init(args=args)
     if context is not None and hasattr(context, '__enter__'):
         with context:
@@ -64,6 +68,31 @@ def run_nodes(node_factories, args=None, multithreaded=False):
         return _spin(node_factories, multithreaded)
     finally:
         rclpy.try_shutdown()
+
+
+def help_requested(argv) -> bool:
+    """Whether -h/--help is among the arguments that are not ROS arguments."""
+    from rclpy.utilities import remove_ros_args
+    return any(arg in ('-h', '--help') for arg in remove_ros_args(args=list(argv))[1:])
+
+
+def print_node_help(node_factories, argv):
+    """Usage of a node executable, from its module's docstring; touches no device, file or DDS.
+
+    The parameters themselves are listed by `ros2 param describe` on a running node
+    (constructing the node here would open the camera or create the bag).
+    """
+    prog = os.path.basename(argv[0]) if argv else 'node'
+    print(f'usage: {prog} [-h] [--ros-args [-p NAME:=VALUE ...] [--params-file FILE] '
+          f'[-r __ns:=/NAMESPACE] [-r __node:=NAME] [--log-level LEVEL]]\n')
+    for factory in node_factories:
+        module = sys.modules.get(getattr(factory, '__module__', ''), None)
+        doc = (getattr(module, '__doc__', None) or '').strip()
+        if doc:
+            print(doc + '\n')
+    print('Every parameter has a description and, where numeric, a range: start the node '
+          'and run `ros2 param describe <node> <name>`; the defaults are commented in the '
+          "package's config/*.yaml.")
 
 
 def _spin(node_factories, multithreaded):

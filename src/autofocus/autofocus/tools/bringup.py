@@ -74,6 +74,7 @@ def main(argv=None):
     import tempfile
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ('-h', '--help'):
+        print('usage: bringup [-h] [NAME:=VALUE ...]\n')
         print(__doc__)
         for argument in LAUNCH_ARGUMENTS:
             default = argument.default or '<empty>'

@@ -114,6 +114,13 @@ def _spin(node_factories, multithreaded):
         name = getattr(factory, '__name__', 'node')
         print(f'[{name}] cannot start: {error}', file=sys.stderr)
         return 2
+    except Exception:
+        if rclpy.ok():  # a real error: its traceback must show
+            raise
+        # SIGTERM shuts the context down from rclpy's signal handler, with no
+        # KeyboardInterrupt to stop the main thread first: a node being built or a
+        # callback under way then fails in rcl ("context is invalid"). That is the
+        # stop the user asked for, not an error.
     finally:
         for node in reversed(nodes):
             node.destroy_node()

@@ -18,7 +18,8 @@ import time
 import yaml
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
 
-from autofocus.tools.graph import LAUNCH_ARGUMENTS, plan, resolve_arguments
+from autofocus.tools.graph import (LAUNCH_ARGUMENTS, plan, resolve_arguments,
+                                   simulation_notice)
 
 GRACE_SECONDS = 10.0
 
@@ -87,6 +88,9 @@ def main(argv=None):
         print(f'bringup: {error}', file=sys.stderr)
         return 2
 
+    notice = simulation_notice(arguments, get_package_share_directory)
+    if notice:
+        print(f'[bringup] {notice}', flush=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -199,7 +199,8 @@ class MotorDriverNode(Node):
                 f"driver '{values['driver']}' could not open its GPIO pins: "
                 f"{type(err).__name__}: {str(err).rstrip('.!')}. Fix: on a Raspberry Pi check "
                 f'the pin parameters and that lgpio is installed; without hardware use '
-                f"driver 'sim' or set GPIOZERO_PIN_FACTORY=mock.") from None
+                f"driver 'sim', or gpiozero's mock pins with PWM (the dc driver needs it): "
+                f'GPIOZERO_PIN_FACTORY=mock GPIOZERO_MOCK_PIN_CLASS=mockpwmpin') from None
 
     # -- callbacks ------------------------------------------------------------------------
 

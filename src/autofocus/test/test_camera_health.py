@@ -8,7 +8,9 @@ import time
 import cv2
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.qos import qos_profile_sensor_data
 from ros_helpers import textured_frame, wait_for
+from sensor_msgs.msg import Image
 
 from autofocus.io.capture import missing_file
 
@@ -39,13 +41,13 @@ class FreezingMjpegServer:
     """An HTTP MJPEG stream (multipart/x-mixed-replace, as IP cameras serve it) that sends
     `frames` frames and then keeps the connection open without sending anything more."""
 
-    def __init__(self, frames=60, fps=20.0):
+    def __init__(self, frames=60, fps=20.0, port=0):
         self.frames, self.fps = frames, fps
         self.sent = 0
         self.frozen_at = None
         self._jpeg = cv2.imencode('.jpg', textured_frame(320, 240))[1].tobytes()
         self._closed = threading.Event()
-        self._socket = socket.create_server(('127.0.0.1', 0))
+        self._socket = socket.create_server(('127.0.0.1', port))
         self.url = f'http://127.0.0.1:{self._socket.getsockname()[1]}/stream.mjpg'
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -57,15 +59,20 @@ class FreezingMjpegServer:
         except OSError:
             return
         with connection:
-            connection.recv(65536)
-            connection.sendall(b'HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; '
-                               b'boundary=frame\r\n\r\n')
-            for _ in range(self.frames):
-                connection.sendall(b'--frame\r\nContent-Type: image/jpeg\r\nContent-Length: '
-                                   + str(len(self._jpeg)).encode() + b'\r\n\r\n'
-                                   + self._jpeg + b'\r\n')
-                self.sent += 1
-                time.sleep(1.0 / self.fps)
+            try:
+                connection.recv(65536)
+                connection.sendall(b'HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; '
+                                   b'boundary=frame\r\n\r\n')
+                for _ in range(self.frames):
+                    if self._closed.is_set():
+                        return
+                    connection.sendall(b'--frame\r\nContent-Type: image/jpeg\r\n'
+                                       b'Content-Length: ' + str(len(self._jpeg)).encode()
+                                       + b'\r\n\r\n' + self._jpeg + b'\r\n')
+                    self.sent += 1
+                    time.sleep(1.0 / self.fps)
+            except OSError:   # the camera hung up
+                return
             self.frozen_at = time.monotonic()
             self._closed.wait(120.0)   # frozen: connected, silent
 
@@ -105,3 +112,23 @@ def test_a_frozen_stream_is_reported_within_seconds(ros, node_process):
         assert 'no frames for' in camera.log()
     finally:
         server.close()
+
+
+def test_a_stream_url_is_retried_until_it_comes(ros, node_process):
+    # Unlike a missing file, a URL that does not answer yet is retried: it may come back.
+    with socket.create_server(('127.0.0.1', 0)) as probe:
+        port = probe.getsockname()[1]
+    url = f'http://127.0.0.1:{port}/stream.mjpg'
+    images = ros.collect(Image, 'camera/image_raw', qos=qos_profile_sensor_data)
+    camera = node_process('autofocus', 'camera', node_name='camera', params={
+        'source': url, 'width': 0, 'height': 0, 'retry_initial': 0.1, 'retry_max': 0.3})
+    assert wait_for(lambda: 'retrying' in camera.log(), 60.0), camera.log()
+    assert camera.alive() and not images
+    server = FreezingMjpegServer(frames=10_000, port=port)
+    try:
+        assert wait_for(lambda: len(images) >= 5, 60.0), camera.log()
+        assert (images[-1].width, images[-1].height) == (320, 240)
+    finally:
+        server.close()
+    assert camera.interrupt() == 0, camera.log()
+    assert 'Traceback' not in camera.log()

@@ -61,7 +61,9 @@ def yuv422(order):
 
 
 @pytest.mark.parametrize('encoding, order', [('yuv422', ('U', 'Y0', 'V', 'Y1')),
-                                             ('yuv422_yuy2', ('Y0', 'U', 'Y1', 'V'))])
+                                             ('uyvy', ('U', 'Y0', 'V', 'Y1')),
+                                             ('yuv422_yuy2', ('Y0', 'U', 'Y1', 'V')),
+                                             ('yuyv', ('Y0', 'U', 'Y1', 'V'))])
 def test_yuv422_gives_the_luma(encoding, order):
     gray, _ = gray_of(message(yuv422(order), encoding, pad=4))
     assert np.abs(gray - expected_gray()).max() <= 1.0
@@ -140,9 +142,9 @@ def test_generic_three_channel_type_is_the_channel_mean():
 
 
 def test_every_cv_bridge_encoding_is_known_without_cv_bridge():
-    # sensor_msgs/image_encodings as cv_bridge converts them (nv21/nv24 excepted).
+    # sensor_msgs/image_encodings as cv_bridge converts them (planar nv12/nv21/nv24 excepted).
     names = ['mono8', 'mono16', 'bgr8', 'rgb8', 'bgra8', 'rgba8', 'bgr16', 'rgb16',
-             'bgra16', 'rgba16', 'yuv422', 'yuv422_yuy2']
+             'bgra16', 'rgba16', 'yuv422', 'yuv422_yuy2', 'uyvy', 'yuyv']
     names += [f'bayer_{p}{b}' for p in BAYER for b in (8, 16)]
     names += [f'{t}C{n}' for t in ('8U', '8S', '16U', '16S', '32S', '32F', '64F')
               for n in (1, 2, 3, 4)]

@@ -37,7 +37,9 @@ class Encoding(NamedTuple):
 # numpy and OpenCV: the pip environment has no cv_bridge. Bayer patterns are named by ROS
 # from the top-left 2x2 block and by OpenCV from the second row's second and third pixels,
 # hence RGGB -> BayerBG (cv_bridge's own mapping). In YUV 4:2:2 every pixel has its luma
-# (Y) in one of its two bytes: the second in UYVY (ROS 'yuv422'), the first in YUYV.
+# (Y) in one of its two bytes: the second in UYVY (ROS 'yuv422' or 'uyvy'), the first in
+# YUYV ('yuv422_yuy2' or 'yuyv'). Planar NV12/NV21/NV24 are not read (no agreed layout of
+# their chroma rows in sensor_msgs/Image).
 ENCODINGS = {
     'mono8': Encoding(1, np.uint8, None),
     'mono16': Encoding(1, np.uint16, None),
@@ -51,6 +53,8 @@ ENCODINGS = {
     'rgba16': Encoding(4, np.uint16, cv2.COLOR_RGBA2GRAY),
     'yuv422': Encoding(2, np.uint8, 'y:1'),
     'yuv422_yuy2': Encoding(2, np.uint8, 'y:0'),
+    'uyvy': Encoding(2, np.uint8, 'y:1'),          # newer sensor_msgs names of the same
+    'yuyv': Encoding(2, np.uint8, 'y:0'),
 }
 for _bits, _dtype in ((8, np.uint8), (16, np.uint16)):
     for _ros, _opencv in (('rggb', 'BG'), ('bggr', 'RG'), ('gbrg', 'GR'), ('grbg', 'GB')):

@@ -2,9 +2,11 @@
 trusting a frame.
 
 No rclpy here: the functions take and return message objects but never touch
-the middleware, so they are tested without DDS. Decoding uses cv_bridge when it
-is importable (a full ROS 2 install) and the equivalent numpy view otherwise
-(the pip-only environment, where cv_bridge does not exist).
+the middleware, so they are tested without DDS. Every encoding cv_bridge converts
+is read here with numpy views and OpenCV conversions (the pip-only environment has
+no cv_bridge); any other encoding goes, unchecked by us, to cv_bridge's conversion
+to mono8 when cv_bridge is importable (a full ROS 2 install). The size limits are
+checked from the header before either.
 
 Compressed images follow image_transport's `compressed` plugin: JPEG (or PNG)
 bytes in `data`, and a `format` such as "bgr8; jpeg compressed bgr8", so
@@ -38,8 +40,7 @@ class Encoding(NamedTuple):
 # from the top-left 2x2 block and by OpenCV from the second row's second and third pixels,
 # hence RGGB -> BayerBG (cv_bridge's own mapping). In YUV 4:2:2 every pixel has its luma
 # (Y) in one of its two bytes: the second in UYVY (ROS 'yuv422' or 'uyvy'), the first in
-# YUYV ('yuv422_yuy2' or 'yuyv'). Planar NV12/NV21/NV24 are not read (no agreed layout of
-# their chroma rows in sensor_msgs/Image).
+# YUYV ('yuv422_yuy2' or 'yuyv'). Planar NV12/NV21/NV24 are left to cv_bridge.
 ENCODINGS = {
     'mono8': Encoding(1, np.uint8, None),
     'mono16': Encoding(1, np.uint16, None),

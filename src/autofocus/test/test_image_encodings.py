@@ -247,3 +247,39 @@ def test_compressed_header_fields_are_validated():
         with pytest.raises(MalformedImage) as raised:
             image_codec.compressed_gray(CompressedImage(format='jpeg', data=data))
         assert raised.value.reason == reason, (reason, raised.value)
+
+
+class StandInBridge:
+    """cv_bridge's CvBridge where it is not installed (the pip environment): records what
+    it is asked, returns a grey image or raises as cv_bridge does."""
+
+    def __init__(self, gray=None, error=None):
+        self.gray, self.error, self.calls = gray, error, []
+
+    def imgmsg_to_cv2(self, msg, desired_encoding='passthrough'):
+        self.calls.append((msg.encoding, desired_encoding))
+        if self.error is not None:
+            raise self.error
+        return self.gray
+
+
+def test_an_encoding_outside_the_table_goes_to_cv_bridge_unchecked(monkeypatch):
+    gray = expected_gray().astype(np.uint8)
+    bridge = StandInBridge(gray=gray)
+    monkeypatch.setattr(image_codec, '_bridge', bridge)
+    msg = Image(width=W, height=H, encoding='nv21', step=W, data=bytes(W * H))
+    result, _ = gray_of(msg)
+    assert bridge.calls == [('nv21', 'mono8')]
+    np.testing.assert_array_equal(result, gray)
+    # Known encodings never need it.
+    gray_of(message(known_bgr(), 'bgr8'))
+    assert len(bridge.calls) == 1
+
+
+def test_what_cv_bridge_refuses_is_dropped_with_its_reason(monkeypatch):
+    monkeypatch.setattr(image_codec, '_bridge', StandInBridge(
+        error=image_codec.CvBridgeError('Unsupported conversion from [nv42] to [mono8]')))
+    msg = Image(width=W, height=H, encoding='nv42', step=W, data=bytes(W * H))
+    with pytest.raises(MalformedImage, match='Unsupported conversion') as raised:
+        image_codec.gray_roi(msg, FULL, 1)
+    assert raised.value.reason == 'unsupported_encoding'

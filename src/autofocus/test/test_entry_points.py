@@ -55,3 +55,19 @@ def test_every_executable_answers_help_without_side_effects(package, name, tmp_p
     assert name in done.stdout, output
     assert not [m for m in NODE_LOG_MARKERS if m in output], output
     assert list(cwd.iterdir()) == [], 'created files in the current folder'
+
+
+@pytest.mark.parametrize('package, name, parameters', [
+    ('autofocus', 'camera', ('source', 'stall_timeout')),
+    ('autofocus', 'recorder', ('output', 'storage')),
+    ('autofocus', 'sharpness', ('max_pixels', 'image_transport')),
+    ('autofocus_motor', 'motor_driver', ('driver', 'watchdog_timeout')),
+])
+def test_a_nodes_help_lists_its_parameters(package, name, parameters):
+    from ament_index_python.packages import get_package_prefix
+    program = pathlib.Path(get_package_prefix(package), 'lib', package, name)
+    done = subprocess.run([str(program), '--help'], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    for parameter in parameters:
+        assert f'\n  {parameter}' in done.stdout, (parameter, done.stdout)

@@ -77,11 +77,9 @@ def help_requested(argv) -> bool:
 
 
 def print_node_help(node_factories, argv):
-    """Usage of a node executable, from its module's docstring; touches no device, file or DDS.
-
-    The parameters themselves are listed by `ros2 param describe` on a running node
-    (constructing the node here would open the camera or create the bag).
-    """
+    """Usage of a node executable: its module's docstring and the parameters it declares,
+    read from its source, since constructing the node would open the camera or create the
+    bag. Touches no device, file or DDS."""
     prog = os.path.basename(argv[0]) if argv else 'node'
     print(f'usage: {prog} [-h] [--ros-args [-p NAME:=VALUE ...] [--params-file FILE] '
           f'[-r __ns:=/NAMESPACE] [-r __node:=NAME] [--log-level LEVEL]]\n')
@@ -90,9 +88,39 @@ def print_node_help(node_factories, argv):
         doc = (getattr(module, '__doc__', None) or '').strip()
         if doc:
             print(doc + '\n')
-    print('Every parameter has a description and, where numeric, a range: start the node '
-          'and run `ros2 param describe <node> <name>`; the defaults are commented in the '
-          "package's config/*.yaml.")
+        parameters = declared_parameters(module)
+        if parameters:
+            print('parameters (-p NAME:=VALUE):')
+            for name, default, description in parameters:
+                print(f'  {name}' + (f' (default {default})' if default else '')
+                      + f': {description}')
+            print()
+    print('A running node describes each parameter with its range: '
+          '`ros2 param describe <node> <name>`.')
+
+
+def declared_parameters(module) -> list:
+    """(name, default, description) of every declare(self, 'name', default, 'description')
+    call in a module's source (and in the classes it uses from this package's nodes)."""
+    import ast
+    import inspect
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError, SyntaxError):
+        return []
+    found = []
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and getattr(call.func, 'id', '') == 'declare'
+                and len(call.args) >= 4 and isinstance(call.args[1], ast.Constant)):
+            continue
+        try:  # a literal default; one computed in code is left to config/*.yaml
+            default = repr(ast.literal_eval(call.args[2]))
+        except ValueError:
+            default = None
+        description = call.args[3].value if isinstance(call.args[3], ast.Constant) \
+            else ast.unparse(call.args[3])
+        found.append((call.args[1].value, default, ' '.join(str(description).split())))
+    return found
 
 
 def _spin(node_factories, multithreaded):

@@ -22,7 +22,7 @@ if ! cmp -s "$repo/scripts/requirements.txt" "$stamp"; then
   echo "[setup] on a fresh machine; pip's own lines follow"
   # pip's progress, minus what says nothing (warnings about every package index folder
   # it skips, packages already there); the import check below catches real failures.
-  "$venv/bin/python" -m pip install --progress-bar on -r "$repo/scripts/requirements.txt" 2>&1 \
+  "$venv/bin/python" -m pip install -r "$repo/scripts/requirements.txt" 2>&1 \
     | grep --line-buffered -v -e "^WARNING: Location" -e "^Requirement already satisfied" \
     || true
   "$venv/bin/python" -c "import rclpy, cv2, gpiozero" \

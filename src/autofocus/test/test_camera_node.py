@@ -1,5 +1,4 @@
 """Camera node from real video files (OpenCV/FFmpeg decoding), across processes over DDS."""
-import os
 
 import cv2
 import numpy as np
@@ -43,28 +42,6 @@ def test_every_frame_reaches_the_sharpness_node_at_the_camera_rate(
     assert not lost, f'gaps of {lost} s between frames: frames were lost'
     rate = (len(stamps) - 1) / ((stamps[-1] - stamps[0]) / 1e9)
     assert rate == pytest.approx(fps, rel=0.1)
-
-
-def test_camera_comes_back_by_itself_when_the_source_appears(ros, node_process, tmp_path):
-    video = tmp_path / 'late.avi'
-    images = ros.collect(Image, 'camera/image_raw', qos=qos_profile_sensor_data)
-    infos = ros.collect(CameraInfo, 'camera/camera_info', qos=qos_profile_sensor_data)
-    camera = node_process('autofocus', 'camera', node_name='camera',
-                          params={'source': str(video), 'width': 320, 'height': 240,
-                                  'retry_initial': 0.1, 'retry_max': 0.3, 'frame_id': 'lens'})
-    assert wait_for(lambda: 'does not exist' in camera.log(), 10.0), camera.log()
-    assert not images
-    write_video(tmp_path / 'partial.avi', 320, 240, frames=10)
-    os.rename(tmp_path / 'partial.avi', video)  # appears whole, as a mounted file would
-    assert wait_for(lambda: len(images) >= 5, 15.0), camera.log()
-    image = images[-1]
-    assert (image.width, image.height, image.encoding, image.header.frame_id) == \
-        (320, 240, 'bgr8', 'lens')
-    assert wait_for(lambda: infos, 2.0)
-    assert (infos[-1].width, infos[-1].height) == (320, 240)
-    # One Ctrl+C stops it cleanly and releases the source.
-    assert camera.interrupt() == 0
-    assert 'Traceback' not in camera.log()
 
 
 def test_unknown_device_is_retried_not_fatal(ros, node_process):

@@ -100,7 +100,7 @@ def test_malformed_images_are_dropped_counted_and_survived(sharpness):
     bad = [image_msg(textured_frame(160, 120), 101), image_msg(textured_frame(160, 120), 102),
            image_msg(textured_frame(160, 120), 103)]
     bad[0].data = bad[0].data[:-7]          # truncated
-    bad[1].encoding = '16UC3'               # unsupported
+    bad[1].encoding = 'nv12'                # unsupported (not a ROS encoding)
     bad[2].width = bad[2].height = 0        # zero size
     bad[2].step = 0
     bad[2].data = b''
@@ -122,7 +122,7 @@ def test_malformed_images_are_dropped_counted_and_survived(sharpness):
     assert sharpness.send(image_msg(textured_frame(160, 120, seed=2), 104)) is not None
     assert sharpness.process.alive()
     log = sharpness.process.log()
-    assert 'data length' in log and "unsupported encoding '16UC3'" in log
+    assert 'data length' in log and "unsupported encoding 'nv12'" in log
 
 
 def test_roi_can_change_at_run_time_and_a_bad_one_is_refused(ros, sharpness):

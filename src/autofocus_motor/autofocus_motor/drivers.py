@@ -10,8 +10,9 @@ given), so its timing does not depend on how often the caller polls:
 the stepper and the DC motor time their pins from a background thread; the
 simulated motor computes where it is from the time.
 
-gpiozero picks the pin factory (lgpio on a Pi; ``GPIOZERO_PIN_FACTORY=mock``
-for tests); pass ``pin_factory`` to override it.
+gpiozero picks the pin factory (lgpio on a Pi; ``GPIOZERO_PIN_FACTORY=mock
+GPIOZERO_MOCK_PIN_CLASS=mockpwmpin`` without hardware: the DC driver's PWM needs
+the PWM mock pins); pass ``pin_factory`` to override it.
 """
 import math
 import threading

@@ -21,6 +21,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.utilities import remove_ros_args
 
 from autofocus_motor.drivers import DCDriver, SimDriver, StepperDriver
 
@@ -198,7 +199,8 @@ class MotorDriverNode(Node):
                 f"driver '{values['driver']}' could not open its GPIO pins: "
                 f"{type(err).__name__}: {str(err).rstrip('.!')}. Fix: on a Raspberry Pi check "
                 f'the pin parameters and that lgpio is installed; without hardware use '
-                f"driver 'sim' or set GPIOZERO_PIN_FACTORY=mock.") from None
+                f"driver 'sim', or gpiozero's mock pins with PWM (the dc driver needs it): "
+                f'GPIOZERO_PIN_FACTORY=mock GPIOZERO_MOCK_PIN_CLASS=mockpwmpin') from None
 
     # -- callbacks ------------------------------------------------------------------------
 
@@ -414,7 +416,20 @@ def _describe_range(descriptor: ParameterDescriptor) -> str:
     return descriptor.additional_constraints or 'its range'
 
 
+def _print_help(argv) -> None:
+    """Usage and every parameter with its default, without touching DDS or GPIO."""
+    prog = argv[0].rsplit('/', 1)[-1] if argv else 'motor_driver'
+    print(f'usage: {prog} [-h] [--ros-args [-p NAME:=VALUE ...] [--params-file FILE] '
+          f'[-r __ns:=/NAMESPACE] [--log-level LEVEL]]\n\n{__doc__.strip()}\n\nparameters:')
+    for name, (default, descriptor) in PARAMETERS.items():
+        print(f'  {name} (default {default!r}): {descriptor.description}')
+
+
 def main(args=None) -> int:
+    argv = sys.argv if args is None else args
+    if any(arg in ('-h', '--help') for arg in remove_ros_args(args=argv)[1:]):
+        _print_help(argv)
+        return 0
     # The motor thread times pins with waits, and a waking thread must first get the GIL:
     # with Python's default 5 ms switch interval a DC pulse can overrun by several ms while
     # the executor runs callbacks. 1 ms keeps that small for little CPU.

@@ -29,6 +29,20 @@ def describe_source(source: str) -> tuple[str, object, int]:
     return 'file', source, cv2.CAP_FFMPEG
 
 
+def missing_file(source: str) -> str:
+    """Why a video-file source cannot work ('' when it can, or is a device or URL).
+
+    A missing file is a configuration error, unlike an unplugged device or an
+    unreachable stream, which may come back and are retried.
+    """
+    kind, target, _ = describe_source(source)
+    if kind != 'file' or os.path.isfile(target):
+        return ''
+    what = 'is a folder, not a video file' if os.path.isdir(target) else 'does not exist'
+    return (f"video file '{os.path.abspath(target)}' {what}. Fix: give an existing video "
+            "file, a V4L2 device ('0' or /dev/video0), or an http(s)/rtsp URL")
+
+
 class VideoSource:
     """One OpenCV capture, opened on demand; read() returns a BGR frame or raises SourceError."""
 

@@ -24,6 +24,7 @@ stream comes back by itself.
 """
 import sys
 import threading
+import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
@@ -31,7 +32,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
-from autofocus.io.capture import Backoff, RatePacer, SourceError
+from autofocus.io.capture import Backoff, RatePacer, SourceError, VideoSource, missing_file
 from autofocus.io.image_codec import fill_compressed_msg, fill_image_msg
 from autofocus.io.sources import make_source
 from autofocus.nodes.lens_motor_node import serve_camera_lens
@@ -49,6 +50,7 @@ class ImagePublisher:
         # (frames published, stamp of the last one), replaced in one assignment so
         # the diagnostics thread always reads a matching pair.
         self.published = (0, None)
+        self.last_publish_time = None   # time.monotonic() of the last frame published
         self._image_pub = node.create_publisher(Image, '~/image_raw', IMAGE_QOS)
         self._compressed_pub = node.create_publisher(
             CompressedImage, '~/image_raw/compressed', IMAGE_QOS)
@@ -67,6 +69,7 @@ class ImagePublisher:
         self._info_pub.publish(CameraInfo(header=header, width=frame.shape[1],
                                           height=frame.shape[0]))
         self.published = (self.published[0] + 1, stamp)
+        self.last_publish_time = time.monotonic()
 
     def diagnostics(self) -> list:
         count, stamp = self.published
@@ -111,15 +114,24 @@ class CameraNode(Node):
             self._source = make_source(source, width, height, fps, loop, max_frame_bytes)
         except ValueError as error:
             raise ConfigError(str(error)) from None
+        # A typo in a video file's path is not worth retrying forever (devices and URLs are).
+        if isinstance(self._source, VideoSource) and missing_file(source):
+            raise ConfigError(f"parameter 'source': {missing_file(source)}")
         # picamera2/gphoto2: one process may hold the camera, so this node turns its lens.
         self._lens = serve_camera_lens(self, self._source)
         self._pace_fps = fps
         self._backoff = Backoff(retry_initial, retry_max)
         self._images = ImagePublisher(self, frame_id)
+        self._stall_timeout = declare(
+            self, 'stall_timeout', 2.0,
+            'Seconds without a frame after which diagnostics say WARN "no frames for N s" '
+            '(a frozen stream or device whose read blocks)', low=0.1, high=3600.0,
+            read_only=True)
         self.reconnects = 0
         self._status = 'starting'
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_timer(1.0, self._publish_diagnostics)
+        # Twice a second, so a stall shows at most half a second after stall_timeout.
+        self.create_timer(0.5, self._publish_diagnostics)
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read_frames, name='camera-reader',
                                         daemon=True)
@@ -164,6 +176,15 @@ class CameraNode(Node):
         status.level = DiagnosticStatus.OK if self._status == 'streaming' \
             else DiagnosticStatus.WARN
         status.message = self._status
+        last = self._images.last_publish_time
+        silent = time.monotonic() - last if last is not None else 0.0
+        if self._status == 'streaming' and silent >= self._stall_timeout:
+            # The reader is stuck in a read that neither returns a frame nor fails
+            # (OpenCV's FFmpeg gives up on a frozen stream only after 30 s).
+            status.level = DiagnosticStatus.WARN
+            status.message = f'no frames for {silent:.0f} s'
+            self.get_logger().warning(f"{self._source.kind} '{self._source.source}': "
+                                      f'{status.message}', throttle_duration_sec=10.0)
         status.values = self._images.diagnostics() + [
             KeyValue(key='reconnects', value=str(self.reconnects))] + [
             KeyValue(key=f'dropped_{reason}', value=str(count))

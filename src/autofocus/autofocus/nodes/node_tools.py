@@ -1,4 +1,5 @@
 """What every autofocus node shares: typed parameter declaration and a clean main()."""
+import os
 import sys
 
 import rclpy
@@ -56,6 +57,9 @@ def run_node(node_class, args=None, multithreaded=False):
 
 def run_nodes(node_factories, args=None, multithreaded=False):
     """Like run_node for several nodes in this process, all on one executor."""
+    if help_requested(sys.argv if args is None else args):
+        print_node_help(node_factories, sys.argv if args is None else args)
+        return 0
     context = rclpy.init(args=args)
     if context is not None and hasattr(context, '__enter__'):
         with context:
@@ -64,6 +68,59 @@ def run_nodes(node_factories, args=None, multithreaded=False):
         return _spin(node_factories, multithreaded)
     finally:
         rclpy.try_shutdown()
+
+
+def help_requested(argv) -> bool:
+    """Whether -h/--help is among the arguments that are not ROS arguments."""
+    from rclpy.utilities import remove_ros_args
+    return any(arg in ('-h', '--help') for arg in remove_ros_args(args=list(argv))[1:])
+
+
+def print_node_help(node_factories, argv):
+    """Usage of a node executable: its module's docstring and the parameters it declares,
+    read from its source, since constructing the node would open the camera or create the
+    bag. Touches no device, file or DDS."""
+    prog = os.path.basename(argv[0]) if argv else 'node'
+    print(f'usage: {prog} [-h] [--ros-args [-p NAME:=VALUE ...] [--params-file FILE] '
+          f'[-r __ns:=/NAMESPACE] [-r __node:=NAME] [--log-level LEVEL]]\n')
+    for factory in node_factories:
+        module = sys.modules.get(getattr(factory, '__module__', ''), None)
+        doc = (getattr(module, '__doc__', None) or '').strip()
+        if doc:
+            print(doc + '\n')
+        parameters = declared_parameters(module)
+        if parameters:
+            print('parameters (-p NAME:=VALUE):')
+            for name, default, description in parameters:
+                print(f'  {name}' + (f' (default {default})' if default else '')
+                      + f': {description}')
+            print()
+    print('A running node describes each parameter with its range: '
+          '`ros2 param describe <node> <name>`.')
+
+
+def declared_parameters(module) -> list:
+    """(name, default, description) of every declare(self, 'name', default, 'description')
+    call in a module's source (and in the classes it uses from this package's nodes)."""
+    import ast
+    import inspect
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError, SyntaxError):
+        return []
+    found = []
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and getattr(call.func, 'id', '') == 'declare'
+                and len(call.args) >= 4 and isinstance(call.args[1], ast.Constant)):
+            continue
+        try:  # a literal default; one computed in code is left to config/*.yaml
+            default = repr(ast.literal_eval(call.args[2]))
+        except ValueError:
+            default = None
+        description = call.args[3].value if isinstance(call.args[3], ast.Constant) \
+            else ast.unparse(call.args[3])
+        found.append((call.args[1].value, default, ' '.join(str(description).split())))
+    return found
 
 
 def _spin(node_factories, multithreaded):
@@ -85,6 +142,13 @@ def _spin(node_factories, multithreaded):
         name = getattr(factory, '__name__', 'node')
         print(f'[{name}] cannot start: {error}', file=sys.stderr)
         return 2
+    except Exception:
+        if rclpy.ok():  # a real error: its traceback must show
+            raise
+        # SIGTERM shuts the context down from rclpy's signal handler, with no
+        # KeyboardInterrupt to stop the main thread first: a node being built or a
+        # callback under way then fails in rcl ("context is invalid"). That is the
+        # stop the user asked for, not an error.
     finally:
         for node in reversed(nodes):
             node.destroy_node()

@@ -191,25 +191,31 @@ class PlayerNode(Node):
             return
         self.get_logger().info(f'playing {self._bag_path}: {", ".join(self._players)} '
                                f'at rate {self._rate:g}')
+        played = True
         try:
             while not self._stop.is_set():
-                self._play_once()
-                if not self._loop:
+                # A pass that published nothing would publish nothing again: no loop.
+                played = self._play_once()
+                if not played or not self._loop:
                     break
         except Exception as error:  # noqa: BLE001 - a broken bag: say so and stop
             self.get_logger().error(f'playback stopped: {error}')
         if not self._stop.is_set():
             self.get_logger().info(f'done: {self.published} messages published')
-            if not self._loop:
+            if not self._loop or not played:
                 self._stop.wait(0.5)  # let the last messages leave before shutdown
                 rclpy.try_shutdown(context=self.context)
 
-    def _play_once(self):
+    def _play_once(self) -> bool:
+        """Play the bag once from start_offset; whether anything was published."""
         first = None
         started = None
+        bag_start = bag_end = None
         for msg in bags.read_messages(self._bag_path, self._players):
             if first is None:
                 first = msg.timestamp + self._offset_ns
+                bag_start = msg.timestamp
+            bag_end = msg.timestamp
             if msg.timestamp < first:
                 continue
             if started is None:
@@ -220,9 +226,17 @@ class PlayerNode(Node):
                 self._clock_limit = msg.timestamp
             due = started + (msg.timestamp - first) / 1e9 / self._rate
             if self._stop.wait(max(0.0, due - time.monotonic())):
-                return
+                return True
             self._players[msg.topic].publish(msg.data)
             self.published += 1
+        if started is None and bag_start is not None and self._offset_ns:
+            # Every message was skipped: say so, rather than "0 messages published".
+            self.get_logger().warning(
+                f'start_offset {self._offset_ns / 1e9:g} s is past the end of '
+                f'{self._bag_path}: its played topics last '
+                f'{(bag_end - bag_start) / 1e9:.3f} s, so nothing was published. Fix: '
+                f'start_offset below {(bag_end - bag_start) / 1e9:.3f}')
+        return started is not None
 
     def destroy_node(self):
         stop = getattr(self, '_stop', None)

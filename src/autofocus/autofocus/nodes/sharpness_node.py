@@ -5,12 +5,16 @@ Subscribes  camera/image_raw     sensor_msgs/Image (sensor-data QoS, newest fram
             image_transport:=compressed (JPEG/PNG, image_transport's layout)
 Publishes   sharpness            std_msgs/Float64, the primary measure (rqt_plot /sharpness/data)
             sharpness/metrics    autofocus_interfaces/FocusMetrics, stamped with the image's stamp
-            /diagnostics         frames measured and dropped
+            /diagnostics         frames measured and dropped, drops by reason (dropped_too_large,
+                                 dropped_too_small, dropped_bad_header, ...)
+Accepts every encoding cv_bridge converts (bgr8, mono16, yuv422, bayer_*, 32FC1, ...).
+Frames above `max_pixels` are dropped from their header, before any decode.
 The ROI, downsample and measures can change at run time (the focus server
 sets the ROI a goal asks for).
 """
-import sys
+import collections
 import math
+import sys
 import re
 import time
 
@@ -23,7 +27,7 @@ from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Float64
 
 from autofocus.core import measures
-from autofocus.io.image_codec import MalformedImage, compressed_gray_roi, gray_roi
+from autofocus.io import image_codec
 from autofocus.nodes.node_tools import IMAGE_QOS, ConfigError, declare, run_node
 
 DROP_LOG_PERIOD = 5.0  # seconds between two warnings about the same kind of bad image
@@ -66,11 +70,18 @@ class SharpnessNode(Node):
                 'With compressed transport, let libjpeg decode at 1/2, 1/4 or 1/8 of the size '
                 'when downsample is a multiple of it: several times cheaper, and the '
                 "decoder's DCT scaling then does the area average")
+        declare(self, 'max_pixels', image_codec.DEFAULT_MAX_PIXELS,
+                'Largest frame measured, in pixels (width x height), checked from the image '
+                'header (raw) or the JPEG/PNG header (compressed) before anything is '
+                'decoded; larger frames are dropped and counted. Default 4096x3072 (Pi HQ '
+                'camera, Camera Module 3)',
+                low=image_codec.MIN_IMAGE_SIDE ** 2, high=1 << 30)
         self._settings = self._validated(self._current_values())
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.frames_measured = 0
         self.frames_dropped = 0
+        self.drops_by_reason = collections.Counter()
         self._dropped_at_last_report = 0
         self._drop_logged = {}
         self._last_drop_reason = ''
@@ -123,12 +134,13 @@ class SharpnessNode(Node):
         return {name: p.value for name, p in self.get_parameters_by_prefix('').items()}
 
     def _on_image(self, msg):
-        self._measure_frame(msg, lambda settings: gray_roi(
-            msg, settings['roi'], settings['downsample']))
+        self._measure_frame(msg, lambda settings: image_codec.gray_roi(
+            msg, settings['roi'], settings['downsample'], settings['max_pixels']))
 
     def _on_compressed(self, msg):
-        self._measure_frame(msg, lambda settings: compressed_gray_roi(
-            msg, settings['roi'], settings['downsample'], settings['jpeg_reduced_decode']))
+        self._measure_frame(msg, lambda settings: image_codec.compressed_gray_roi(
+            msg, settings['roi'], settings['downsample'], settings['jpeg_reduced_decode'],
+            settings['max_pixels']))
 
     def _measure_frame(self, msg, decode):
         """decode(settings) -> (grey ROI, ROI px, image size, downsample left); then measure."""
@@ -137,11 +149,12 @@ class SharpnessNode(Node):
         try:
             gray, roi_px, image_size, downsample = decode(settings)
             values = measures.evaluate(gray, settings['measures'], downsample)
-        except MalformedImage as error:
-            self._drop(f'dropped a malformed image on {self._image_topic()}: {error}')
+        except image_codec.MalformedImage as error:
+            self._drop(f'dropped a malformed image on {self._image_topic()}: {error}',
+                       error.reason)
             return
         except ValueError as error:  # e.g. a frame too small for the ROI
-            self._drop(f'dropped an image the ROI cannot be applied to: {error}')
+            self._drop(f'dropped an image the ROI cannot be applied to: {error}', 'roi')
             return
         self._publish(msg.header, settings, values, roi_px, image_size, started)
 
@@ -169,16 +182,18 @@ class SharpnessNode(Node):
     def _image_topic(self):
         return self.resolve_topic_name(self._image_topic_name)
 
-    def _drop(self, reason):
+    def _drop(self, message, reason):
+        """Count a dropped frame under its reason (a MalformedImage.reason, or 'roi')."""
         self.frames_dropped += 1
-        self._last_drop_reason = reason
+        self.drops_by_reason[reason] += 1
+        self._last_drop_reason = message
         # Rate-limit each kind of problem on its own (numbers stripped), so a
         # flood of one kind cannot hide the first report of another.
-        kind = re.sub(r'\d+', '#', reason)
+        kind = re.sub(r'\d+', '#', message)
         now = time.monotonic()
         if now - self._drop_logged.get(kind, -math.inf) >= DROP_LOG_PERIOD:
             self._drop_logged[kind] = now
-            self.get_logger().warning(f'{reason} ({self.frames_dropped} dropped so far)')
+            self.get_logger().warning(f'{message} ({self.frames_dropped} dropped so far)')
 
     def _publish_diagnostics(self):
         status = DiagnosticStatus(name=f'{self.get_fully_qualified_name()}: sharpness',
@@ -189,6 +204,9 @@ class SharpnessNode(Node):
         status.message = self._last_drop_reason if dropped_lately else 'measuring'
         status.values = [KeyValue(key='frames_measured', value=str(self.frames_measured)),
                          KeyValue(key='frames_dropped', value=str(self.frames_dropped))]
+        # One counter per reason (too_large, too_small, bad_header, size_mismatch, ...).
+        status.values += [KeyValue(key=f'dropped_{kind}', value=str(count))
+                          for kind, count in sorted(self.drops_by_reason.items())]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_pub.publish(array)

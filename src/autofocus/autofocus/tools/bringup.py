@@ -21,7 +21,8 @@ import time
 import yaml
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
 
-from autofocus.tools.graph import LAUNCH_ARGUMENTS, plan, resolve_arguments
+from autofocus.tools.graph import (LAUNCH_ARGUMENTS, plan, resolve_arguments,
+                                   simulation_notice)
 
 GRACE_SECONDS = 10.0
 
@@ -79,6 +80,7 @@ def main(argv=None):
     import tempfile
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ('-h', '--help'):
+        print('usage: bringup [-h] [NAME:=VALUE ...]\n')
         print(__doc__)
         for argument in LAUNCH_ARGUMENTS:
             default = argument.default or '<empty>'
@@ -91,6 +93,9 @@ def main(argv=None):
         print(f'bringup: {error}', file=sys.stderr)
         return 2
 
+    notice = simulation_notice(arguments, get_package_share_directory)
+    if notice:
+        print(f'[bringup] {notice}', flush=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -90,6 +90,40 @@ def camera_present(source: str) -> bool:
     return bool(source) or bool(glob.glob('/dev/video*'))
 
 
+def configured_camera_source(arguments: dict, params_file: str) -> str:
+    """The camera source the graph would use: camera_source, else params_file's, else '0'."""
+    if arguments['camera_source']:
+        return arguments['camera_source']
+    try:
+        import yaml
+        with open(params_file) as file:
+            for key, block in (yaml.safe_load(file) or {}).items():
+                if str(key).rstrip('/').split('/')[-1] == 'camera':
+                    return str(block['ros__parameters']['source'])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # a broken params file is the camera node's to report
+    return '0'
+
+
+def simulation_notice(arguments: dict, share_directory) -> str:
+    """Why use_sim:=auto simulates, and how to use a real camera; '' when it does not."""
+    if arguments['use_sim'] != 'auto':
+        return ''
+    source = configured_camera_source(arguments, _params_file(arguments, share_directory))
+    if camera_present(source):
+        return ''
+    device = f'/dev/video{source.strip()}' if source.strip().isdigit() else source
+    return (f"use_sim:=auto: no camera at source '{source}' ({device} is not present), so "
+            'the lens and the motor are SIMULATED. To use a real camera: plug it in '
+            '(`ls /dev/video*` lists them) or name it with camera_source:=/dev/videoN '
+            '(or a video file, or an http/rtsp URL); use_sim:=false never simulates.')
+
+
+def _params_file(arguments: dict, share_directory) -> str:
+    return arguments['params_file'] or os.path.join(share_directory('autofocus'), 'config',
+                                                    'autofocus.yaml')
+
+
 def resolve_arguments(given: dict) -> dict:
     """Launch arguments with defaults filled in; ValueError for an unknown name or value."""
     known = {a.name: a for a in LAUNCH_ARGUMENTS}
@@ -112,13 +146,12 @@ def plan(arguments: dict, share_directory) -> list:
     share_directory(package) -> that package's share directory (ament index).
     """
     autofocus_share = share_directory('autofocus')
-    params = arguments['params_file'] or os.path.join(autofocus_share, 'config', 'autofocus.yaml')
+    params = _params_file(arguments, share_directory)
     sim_params = arguments['sim_params_file'] or os.path.join(autofocus_share, 'config',
                                                               'sim.yaml')
     use_sim = arguments['use_sim']
     if use_sim == 'auto':
-        source = arguments['camera_source'] or '0'
-        use_sim = 'false' if camera_present(source) else 'true'
+        use_sim = 'true' if simulation_notice(arguments, share_directory) else 'false'
     simulate = use_sim == 'true'
 
     focus_by_camera = arguments['focus_control'] == 'camera'

@@ -89,6 +89,7 @@ class BagWriter:
         self._file: _McapFile | None = None   # the MCAP file being written
         self._dirty = True                    # metadata.yaml is out of date
         self._closed = False
+        self._final_listing: list[_FileInfo] | None = None   # sqlite3, once closed
         self._writer = None
         if storage == 'mcap':
             try:
@@ -196,6 +197,9 @@ class BagWriter:
         if self._closed:
             return
         if self.storage == 'sqlite3':
+            # rosbags' close() drops its storage (whose path _listed() reads): list the
+            # file first, so files and counts still answer after close.
+            self._final_listing = self._listed()
             self._writer.close()   # commits and writes metadata.yaml
             self._closed = True
             return
@@ -235,6 +239,8 @@ class BagWriter:
         self._write_metadata()
 
     def _listed(self) -> list[_FileInfo]:
+        if self._final_listing is not None:
+            return list(self._final_listing)
         if self.storage == 'sqlite3':
             w = self._writer
             info = _FileInfo(w.storage.path.name, counts={

@@ -136,3 +136,79 @@ def test_bad_homing_arguments(mock_pins):
         HomingStepperDriver(STEPPER_PINS, HOME_PIN, homing_direction=0)
     with pytest.raises(ValueError, match='homing_speed'):
         HomingStepperDriver(STEPPER_PINS, HOME_PIN, homing_speed=-1.0)
+
+
+# -- the node: ~/home over DDS ------------------------------------------------------------
+
+def _call_home(ros, timeout=0.0, wait=30.0):
+    from autofocus_interfaces.srv import Home
+    client = ros.node.create_client(Home, '/focus_motor/home')
+    assert client.wait_for_service(timeout_sec=20.0), 'no /focus_motor/home service'
+    future = client.call_async(Home.Request(timeout=timeout))
+    assert ros_helpers.wait_for(future.done, wait), 'no answer from /focus_motor/home'
+    return future.result()
+
+
+def test_node_refuses_absolute_moves_until_home_service_has_homed(mock_pins, ros):
+    from autofocus_interfaces.msg import MotorCommand, MotorState
+    from autofocus_motor.motor_driver_node import MotorDriverNode
+    from rclpy.parameter import Parameter
+    mock_pins.pin(HOME_PIN).drive_high()
+    params = dict(driver='stepper', stepper_pins=list(STEPPER_PINS), home_pin=HOME_PIN,
+                  homing_speed=1000.0, max_speed=2000.0, min_position=0.0,
+                  max_position=400.0, initial_position=200.0)
+    node = ros.add_node(MotorDriverNode(context=ros.context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()]))
+    states = ros.collect(MotorState, '/focus_motor/state')
+    commands = ros.node.create_publisher(MotorCommand, '/focus_motor/command', 10)
+    try:
+        assert ros_helpers.wait_for(lambda: states and commands.get_subscription_count(), 20.0)
+        commands.publish(MotorCommand(mode=MotorCommand.MODE_ABSOLUTE, target=300.0,
+                                      speed=1000.0, sequence=1))
+        refused = ros_helpers.wait_for(
+            lambda: next((s for s in states if s.last_command_sequence == 1), None), 10.0)
+        assert 'HomingRequired' in refused.fault and 'home' in refused.fault
+        assert refused.position == 200.0 and not refused.moving
+
+        switch = Switch(mock_pins, node._driver, closes_at=120)
+        try:
+            response = _call_home(ros)
+        finally:
+            switch.close()
+        assert response.success, response.message
+        commands.publish(MotorCommand(mode=MotorCommand.MODE_ABSOLUTE, target=30.0,
+                                      speed=1000.0, sequence=2))
+        done = ros_helpers.wait_for(lambda: next(
+            (s for s in states if s.last_command_sequence == 2 and not s.moving
+             and s.position == 30.0), None), 10.0)
+        assert done is not None and done.fault == '', states[-1]
+    finally:
+        ros.executor.remove_node(node)
+        node.destroy_node()
+    assert mock_pins.states(STEPPER_PINS) == OFF
+
+
+def test_node_process_home_switch_never_closing_times_out_while_state_keeps_coming(
+        ros, node_process, monkeypatch):
+    from autofocus_interfaces.msg import MotorState
+    monkeypatch.setenv('GPIOZERO_PIN_FACTORY', 'mock')
+    process = node_process('autofocus_motor', 'motor_driver', params=dict(
+        driver='stepper', home_pin=HOME_PIN, homing_timeout=2.0, homing_speed=100.0,
+        initial_position=500.0))
+    states = ros.collect(MotorState, '/focus_motor/state', qos=100)
+    assert ros_helpers.wait_for(lambda: states, 20.0), process.log()
+    before = len(states)
+    response = _call_home(ros, timeout=1.0)
+    assert not response.success
+    assert 'did not close within 1 s' in response.message, response.message
+    # The executor was free while homing ran (the state kept coming, moving).
+    assert any(s.moving for s in states[before:]), process.log()
+    assert ros_helpers.wait_for(lambda: 'homing failed' in states[-1].fault
+                                and not states[-1].moving, 5.0), states[-1]
+    assert states[-1].position < 500.0
+
+
+def test_node_without_a_switch_says_homing_is_not_configured(ros, node_process):
+    process = node_process('autofocus_motor', 'motor_driver', params=dict(driver='sim'))
+    response = _call_home(ros)
+    assert not response.success and 'no home switch' in response.message, process.log()

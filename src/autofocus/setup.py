@@ -36,6 +36,9 @@ setup(
             'player = autofocus.nodes.player_node:main',
             'bag_convert = autofocus.io.bags.convert:convert_main',
             'focus_analyze = autofocus.tools.analyze:main',
+            'continuous_focus = autofocus.nodes.continuous_focus_node:main',
+            'continuous_benchmark = autofocus.tools.continuous_benchmark:main',
+            'focus_positions = autofocus.nodes.focus_positions_node:main',
         ],
     },
 )

@@ -12,9 +12,11 @@ stamped after the motor came to rest really shows the lens at rest.
 import sys
 import bisect
 import collections
+import dataclasses
 
 import numpy as np
 from autofocus_interfaces.msg import MotorState
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.time import Time
 
@@ -64,9 +66,10 @@ class LensSimulatorNode(Node):
                           low=16, high=8192, read_only=True),
             height=declare(self, 'height', defaults.height, 'Image height, pixels',
                            low=16, high=8192, read_only=True),
+            # Settable at run time: the scene moves (tests of continuous focus).
             focus_position=declare(self, 'focus_position', float(defaults.focus_position),
-                                   'Lens position (motor units) at which the scene is sharp',
-                                   read_only=True),
+                                   'Lens position (motor units) at which the scene is sharp; '
+                                   'may be set while running (the subject moves)'),
             blur_per_unit=declare(self, 'blur_per_unit', float(defaults.blur_per_unit),
                                   'Blur disk radius in pixels per motor unit away from focus',
                                   low=0.0, high=10.0, read_only=True),
@@ -98,9 +101,23 @@ class LensSimulatorNode(Node):
         self._images = ImagePublisher(self, frame_id)
         self.create_subscription(MotorState, 'focus_motor/state', self._on_motor_state, 50)
         self.create_timer(1.0 / fps, self._publish_frame)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
             f"simulating a {config.width}x{config.height} '{config.scene}' scene in focus at "
             f'{config.focus_position} at {fps} fps')
+
+    def _on_set_parameters(self, parameters):
+        for parameter in parameters:
+            if parameter.name == 'focus_position':
+                value = float(parameter.value)
+                if not np.isfinite(value):
+                    return SetParametersResult(successful=False,
+                                               reason='focus_position must be finite')
+                # The render cache is keyed by blur radius, so it stays valid.
+                self._lens.config = dataclasses.replace(self._lens.config,
+                                                        focus_position=value)
+                self.get_logger().info(f'the scene is now in focus at {value:g}')
+        return SetParametersResult(successful=True)
 
     def _on_motor_state(self, msg):
         self._history.add(Time.from_msg(msg.header.stamp).nanoseconds, msg.position)

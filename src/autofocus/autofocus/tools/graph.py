@@ -45,6 +45,9 @@ LAUNCH_ARGUMENTS = (
                    "package's config/sim.yaml)"),
     LaunchArgument('motor_params_file', '',
                    "Parameters of the motor driver ('' = autofocus_motor's config/motor.yaml)"),
+    LaunchArgument('continuous', 'false',
+                   "'true': also start continuous_focus, which keeps the picture in focus "
+                   '(refocuses when the sharpness drops)', ('true', 'false')),
     LaunchArgument('namespace', '', 'Namespace of every node and topic (for several cameras)'),
     LaunchArgument('log_level', 'info', 'Logging level of every node',
                    ('debug', 'info', 'warn', 'error')),
@@ -121,6 +124,8 @@ def plan(arguments: dict, share_directory) -> list:
     if arguments['compose'] != 'true':
         nodes.append(NodeSpec('autofocus', 'sharpness', 'sharpness', (params,)))
     nodes.append(NodeSpec('autofocus', 'focus_server', 'focus_server', (params,)))
+    if arguments['continuous'] == 'true':
+        nodes.append(NodeSpec('autofocus', 'continuous_focus', 'continuous_focus', (params,)))
     if arguments['launch_motor'] == 'true':
         motor_params = [arguments['motor_params_file'] or os.path.join(
             share_directory('autofocus_motor'), 'config', 'motor.yaml')]

@@ -226,11 +226,15 @@ class FocusServerNode(Node):
                 self._busy = False
         result.frames_used = self._frames_used
         result.elapsed = Duration(seconds=time.monotonic() - started).to_msg()
-        level = self.get_logger().info if result.success else self.get_logger().warning
-        level(f'focus {request.strategy}: ' + (
-            f'in focus at {result.final_position:.2f} (sharpness {result.final_sharpness:.4g}, '
-            f'{result.frames_used} frames, {time.monotonic() - started:.2f} s)'
-            if result.success else f'failed: {result.error_msg}'))
+        # rclpy refuses two severities from one line of code: after a failed goal, the next
+        # successful one would raise here and be aborted.
+        if result.success:
+            self.get_logger().info(
+                f'focus {request.strategy}: in focus at {result.final_position:.2f} (sharpness '
+                f'{result.final_sharpness:.4g}, {result.frames_used} frames, '
+                f'{time.monotonic() - started:.2f} s)')
+        else:
+            self.get_logger().warning(f'focus {request.strategy}: failed: {result.error_msg}')
         return result
 
     def _search(self, request, result, started):

@@ -298,8 +298,11 @@ class MotorDriverNode(Node):
         self.get_logger().info('homing: looking for the home switch')
         threading.Thread(target=run, name='homing', daemon=True).start()
         response.success, response.message = await done
-        log = self.get_logger().info if response.success else self.get_logger().error
-        log(response.message)
+        # (rclpy refuses two severities from one line of code)
+        if response.success:
+            self.get_logger().info(response.message)
+        else:
+            self.get_logger().error(response.message)
         self._publish_state()
         return response
 

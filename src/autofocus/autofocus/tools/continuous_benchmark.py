@@ -306,16 +306,30 @@ def main(argv=None) -> int:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', help='also write the table to this Markdown file')
     parser.add_argument('--quick', action='store_true', help='2 static minutes (a smoke run)')
+    defaults = continuous.ContinuousConfig()
+    parser.add_argument('--drop-threshold', type=float, default=defaults.drop_threshold,
+                        help='continuous policy: relative drop that triggers (as the node)')
+    parser.add_argument('--hold-time', type=float, default=defaults.hold_time,
+                        help='continuous policy: seconds the drop must last')
+    parser.add_argument('--window', type=int, default=defaults.window,
+                        help='continuous policy: frames in the median')
     options = parser.parse_args(argv)
     if options.static_minutes <= 0:
         parser.error('--static-minutes must be > 0')
+    try:
+        config = dataclasses.replace(defaults, drop_threshold=options.drop_threshold,
+                                     hold_time=options.hold_time, window=options.window)
+        continuous.validate(config)
+    except ValueError as error:
+        parser.error(str(error))
     minutes = 2.0 if options.quick else options.static_minutes
     started = time.monotonic()
-    runs = run_all(minutes, options.seed)
+    runs = run_all(minutes, options.seed, config)
     table = markdown(runs)
     print(table)
     print(f'\n({minutes:g} simulated minutes per static scene, seed {options.seed}, '
-          f'{time.monotonic() - started:.0f} s)')
+          f'drop_threshold {config.drop_threshold:g}, hold_time {config.hold_time:g} s, '
+          f'window {config.window}; {time.monotonic() - started:.0f} s)')
     if options.out:
         with open(options.out, 'w') as out:
             out.write(table + '\n')

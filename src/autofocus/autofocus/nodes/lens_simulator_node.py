@@ -42,6 +42,11 @@ class PositionHistory:
             self._times.popleft()
             self._positions.popleft()
 
+    @property
+    def latest(self):
+        """Stamp (ns) of the newest state, or None before the first."""
+        return self._times[-1] if self._times else None
+
     def at(self, t_ns: int, default: float) -> float:
         """Position at t, linearly interpolated between the states around it."""
         if not self._times:
@@ -54,6 +59,13 @@ class PositionHistory:
         t0, t1 = self._times[i - 1], self._times[i]
         p0, p1 = self._positions[i - 1], self._positions[i]
         return p0 + (p1 - p0) * (t_ns - t0) / (t1 - t0)
+
+
+# A frame is rendered once a motor state stamped after its exposure has arrived, waiting at
+# most this long (ns): on a loaded machine states arrive late, and a frame rendered from the
+# last state heard would show the lens where it was a moment ago, not where it is; a search
+# would then pair positions with the wrong sharpness (measured: ends 30-80 units off).
+MAX_STATE_WAIT_NS = 250_000_000
 
 
 class LensSimulatorNode(Node):
@@ -98,6 +110,7 @@ class LensSimulatorNode(Node):
             raise ConfigError(str(error)) from None
         self._rng = np.random.default_rng(config.seed)
         self._history = PositionHistory()
+        self._due = collections.deque(maxlen=8)   # exposure starts of frames not yet rendered
         self._images = ImagePublisher(self, frame_id)
         self.create_subscription(MotorState, 'focus_motor/state', self._on_motor_state, 50)
         self.create_timer(1.0 / fps, self._publish_frame)
@@ -121,13 +134,27 @@ class LensSimulatorNode(Node):
 
     def _on_motor_state(self, msg):
         self._history.add(Time.from_msg(msg.header.stamp).nanoseconds, msg.position)
+        self._render_due()
 
     def _publish_frame(self):
-        end = self.get_clock().now().nanoseconds
-        start = end - self._exposure_ns
-        frame = self._lens.render(self._history.at(start, self._initial_position),
-                                  self._history.at(end, self._initial_position), rng=self._rng)
-        self._images.publish(frame, Time(nanoseconds=start).to_msg())
+        now = self.get_clock().now().nanoseconds
+        self._due.append(now - self._exposure_ns)
+        self._render_due(now)
+
+    def _render_due(self, now=None):
+        now = self.get_clock().now().nanoseconds if now is None else now
+        latest = self._history.latest
+        while self._due:
+            start = self._due[0]
+            end = start + self._exposure_ns
+            # No motor heard at all: nothing to wait for (the lens stays at initial_position).
+            if latest is not None and latest < end and now - end < MAX_STATE_WAIT_NS:
+                return
+            self._due.popleft()
+            frame = self._lens.render(self._history.at(start, self._initial_position),
+                                      self._history.at(end, self._initial_position),
+                                      rng=self._rng)
+            self._images.publish(frame, Time(nanoseconds=start).to_msg())
 
 
 def main(args=None):

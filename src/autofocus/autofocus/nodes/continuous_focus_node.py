@@ -31,6 +31,8 @@ from autofocus.core import continuous, measures, strategies
 from autofocus.nodes.node_tools import ConfigError, declare, run_node
 
 STATE_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Seconds past the goal timeout before a goal without a result is given up as lost.
+LOST_GOAL_MARGIN = 10.0
 
 
 class ContinuousFocusNode(Node):
@@ -85,6 +87,7 @@ class ContinuousFocusNode(Node):
         self._motor_position = None
         self._goal_handle = None     # of the goal in flight (None while being sent)
         self._in_flight = False      # a goal is sent and has not ended
+        self._sent_at = 0.0
         self._generation = 0         # a goal's results count only for its generation
         self._queued = None          # request to send once the goal in flight has ended
         self._last_search = ''
@@ -102,6 +105,19 @@ class ContinuousFocusNode(Node):
     # Inputs ----------------------------------------------------------------------------------
 
     def _tick(self):
+        now = self.get_clock().now().nanoseconds * 1e-9
+        if self._in_flight and now - self._sent_at > self._goal_timeout + LOST_GOAL_MARGIN:
+            # The server should have ended the goal by its timeout: it died, or the link did.
+            self.get_logger().error(
+                f'no result from {self.resolve_topic_name("focus")} within the goal timeout '
+                f'({self._goal_timeout:g} s): is the focus server running?')
+            if self._goal_handle is not None:
+                self._goal_handle.cancel_goal_async()
+            self._in_flight = False
+            self._goal_handle = None
+            self._queued = None
+            self._generation += 1      # a late result of that goal counts for nothing
+            self._lost_goal()
         # Autostart once the graph is up: the server, the motor and frames all heard from.
         if self._wanted and self._machine.state == continuous.IDLE \
                 and self._client.server_is_ready() and self._motor_position is not None \
@@ -173,6 +189,7 @@ class ContinuousFocusNode(Node):
         self._generation += 1
         generation = self._generation
         self._in_flight = True
+        self._sent_at = self.get_clock().now().nanoseconds * 1e-9
         self._goal_handle = None
         self._last_search = request.kind
         goal = Focus.Goal(strategy=self._strategy[request.kind], range_min=request.range_min,
@@ -201,6 +218,14 @@ class ContinuousFocusNode(Node):
         success = response.status == GoalStatus.STATUS_SUCCEEDED and result.success
         position = result.final_position if success else self._motor_position
         self._ended(generation, success, position, result.error_msg)
+
+    def _lost_goal(self):
+        request = self._machine.search_done(self.get_clock().now().nanoseconds * 1e-9, False,
+                                            self._motor_position, 'no result from the server')
+        if request is not None:
+            self._send(request)
+        else:
+            self._publish_state()
 
     def _ended(self, generation, success, position, message):
         if generation == self._generation:

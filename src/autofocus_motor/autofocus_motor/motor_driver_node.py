@@ -298,6 +298,9 @@ class MotorDriverNode(Node):
         self.get_logger().info('homing: looking for the home switch')
         threading.Thread(target=run, name='homing', daemon=True).start()
         response.success, response.message = await done
+        if response.success:
+            # An absolute move refused before homing left its fault; homing answers it.
+            self._command_fault = ''
         # (rclpy refuses two severities from one line of code)
         if response.success:
             self.get_logger().info(response.message)

@@ -176,6 +176,8 @@ def test_node_refuses_absolute_moves_until_home_service_has_homed(mock_pins, ros
         finally:
             switch.close()
         assert response.success, response.message
+        # The refused move's fault is gone with the homing (a focus goal would abort on it).
+        assert ros_helpers.wait_for(lambda: states[-1].fault == '', 5.0), states[-1]
         commands.publish(MotorCommand(mode=MotorCommand.MODE_ABSOLUTE, target=30.0,
                                       speed=1000.0, sequence=2))
         done = ros_helpers.wait_for(lambda: next(

@@ -99,7 +99,9 @@ def test_save_recall_last_focus_and_restore_at_start_up(ros, node_process, tmp_p
     graph.move_motor_to(900.0)
     recalled = call(recall, 'bench')
     assert recalled.success, recalled.message
-    assert graph.states[-1].position == 300.0 and not graph.states[-1].moving
+    # (the state saying so may reach this test's node just after the answer)
+    assert wait_for(lambda: graph.states[-1].position == 300.0 and not graph.states[-1].moving,
+                    5.0), graph.states[-1]
     missing = call(recall, 'nowhere')
     assert not missing.success and "no position named 'nowhere'" in missing.message
     assert 'bench' in missing.message
@@ -119,3 +121,33 @@ def test_save_recall_last_focus_and_restore_at_start_up(ros, node_process, tmp_p
     assert wait_for(lambda: abs(graph.states[-1].position - final) < 1e-6
                     and not graph.states[-1].moving, 30.0), restarted.log()
     assert 'restoring the last focus position' in restarted.log()
+
+
+def test_last_focus_waits_until_the_motor_knows_its_position(ros, node_process, tmp_path):
+    """A stepper that must home first (or a DC motor) says position_measured false: the lens
+    is not sent anywhere until the driver says its position is real."""
+    from autofocus_interfaces.msg import MotorCommand, MotorState
+    from ros_helpers import wait_for
+
+    store = tmp_path / 'positions.yaml'
+    store.write_text(yaml.safe_dump({'positions': {}, 'last': 123.0}))
+    commands = ros.collect(MotorCommand, 'focus_motor/command')
+    states = ros.node.create_publisher(MotorState, 'focus_motor/state', 10)
+    process = node_process('autofocus', 'focus_positions', params={'file': str(store)})
+    assert wait_for(lambda: states.get_subscription_count() > 0, 30.0), process.log()
+
+    def publish(measured):
+        states.publish(MotorState(position=-40.0, position_measured=measured,
+                                  min_position=0.0, max_position=1000.0))
+
+    for _ in range(10):
+        publish(False)
+        wait_for(lambda: False, 0.1)
+    assert wait_for(lambda: 'not restored yet' in process.log(), 10.0), process.log()
+    assert commands == []
+    publish(True)                       # homed
+    assert wait_for(lambda: commands, 10.0), process.log()
+    assert commands[0].mode == MotorCommand.MODE_ABSOLUTE and commands[0].target == 123.0
+    publish(True)
+    wait_for(lambda: False, 0.5)
+    assert len(commands) == 1           # restored once

@@ -716,6 +716,11 @@ class HomingStepperDriver(StepperDriver):
         return self._homed
 
     @property
+    def position_measured(self) -> bool:
+        """Steps are counted, but from an unknown zero until the motor has homed."""
+        return self._homed
+
+    @property
     def homing(self) -> bool:
         return self._homing
 

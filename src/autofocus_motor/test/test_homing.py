@@ -169,6 +169,7 @@ def test_node_refuses_absolute_moves_until_home_service_has_homed(mock_pins, ros
             lambda: next((s for s in states if s.last_command_sequence == 1), None), 10.0)
         assert 'HomingRequired' in refused.fault and 'home' in refused.fault
         assert refused.position == 200.0 and not refused.moving
+        assert not refused.position_measured      # counted from an unknown zero
 
         switch = Switch(mock_pins, node._driver, closes_at=120)
         try:
@@ -178,6 +179,7 @@ def test_node_refuses_absolute_moves_until_home_service_has_homed(mock_pins, ros
         assert response.success, response.message
         # The refused move's fault is gone with the homing (a focus goal would abort on it).
         assert ros_helpers.wait_for(lambda: states[-1].fault == '', 5.0), states[-1]
+        assert states[-1].position_measured
         commands.publish(MotorCommand(mode=MotorCommand.MODE_ABSOLUTE, target=30.0,
                                       speed=1000.0, sequence=2))
         done = ros_helpers.wait_for(lambda: next(

@@ -9,9 +9,10 @@ Subscribes  focus_motor/state      autofocus_interfaces/MotorState
 The positions live in a YAML file (:mod:`autofocus.io.focus_positions`, replaced atomically
 on every change), by default under the user's ROS home. Each focus goal that succeeds (from
 any client) records where it left the lens as ``last``; at start-up, with ``restore_last``,
-the lens goes back there, but only if the motor driver says its position is known (a
+the lens goes back there as soon as the motor driver says its position is known (a
 ``position_known`` field where the driver has one, else ``position_measured``: a stepper
-counts its steps; a DC motor only estimates them from time, so it is not moved).
+counts its steps, from the home switch once homed if it has one; a DC motor only
+estimates them from time, so it is not moved).
 A recall is refused while a focus goal runs (the two would fight over the motor).
 """
 import random
@@ -61,6 +62,7 @@ class FocusPositionsNode(Node):
         self._changed = threading.Condition()
         self._state = None
         self._restore_pending = self._restore and self._store.last is not None
+        self._told_waiting = False
         self._active_goals = set()
         self._recorded = set()
         self._started = self.get_clock().now()
@@ -85,7 +87,6 @@ class FocusPositionsNode(Node):
             self._state = msg
             self._changed.notify_all()
         if self._restore_pending:
-            self._restore_pending = False
             self._restore_last(msg)
 
     def _on_goals(self, msg):
@@ -143,16 +144,18 @@ class FocusPositionsNode(Node):
     # The motor -------------------------------------------------------------------------------
 
     def _restore_last(self, state):
+        """Go to the last focus once the motor knows its position (it may home first)."""
         last = self._store.last
-        if not position_known(state):
-            self.get_logger().warning(
-                f'last focus position {last:g} not restored: the motor does not know its '
-                'position (a DC motor estimates it from time)')
+        if not position_known(state) or state.fault:
+            if not self._told_waiting:
+                self._told_waiting = True
+                why = f'motor fault: {state.fault}' if state.fault else (
+                    'the motor does not know its position (a stepper that must home first, '
+                    'a DC motor that only estimates it)')
+                self.get_logger().warning(f'last focus position {last:g} not restored yet: '
+                                          f'{why}; restored once it does')
             return
-        if state.fault:
-            self.get_logger().warning(f'last focus position {last:g} not restored: motor '
-                                      f'fault: {state.fault}')
-            return
+        self._restore_pending = False
         self.get_logger().info(f'restoring the last focus position {last:g}')
         self._send(last)
 

@@ -23,9 +23,11 @@ TOLERANCE = 30.0
 
 
 class ContinuousGraph:
-    def __init__(self, ros, node_process, tmp_path, focus_position, **continuous):
+    def __init__(self, ros, node_process, tmp_path, focus_position, scene='texture',
+                 **continuous):
         sim = yaml.safe_load((CONFIG / 'sim.yaml').read_text())
         sim['/**/camera']['ros__parameters']['focus_position'] = focus_position
+        sim['/**/camera']['ros__parameters']['scene'] = scene
         (tmp_path / 'sim.yaml').write_text(yaml.safe_dump(sim))
         params = yaml.safe_load((CONFIG / 'autofocus.yaml').read_text())
         params['/**/continuous_focus']['ros__parameters'].update(continuous)
@@ -108,6 +110,20 @@ def test_continuous_focus_locks_holds_still_and_follows_a_moving_subject(
     assert abs(graph.lens_position() - 860.0) <= TOLERANCE, graph.lens_position()
     phases = {s.phase for s in graph.states}
     assert {'searching', 'locked', 'watching'} <= phases, phases
+
+
+def test_a_featureless_scene_fails_once_and_is_not_searched_again(
+        ros, node_process, tmp_path):
+    graph = ContinuousGraph(ros, node_process, tmp_path, 500.0, scene='flat', autostart=False)
+    graph.wait_until_up()
+    assert graph.call(graph.enable, SetContinuousFocus.Request(enable=True)).success
+    failed = graph.wait_state(lambda s: s.state == 'failed')
+    assert failed.full_searches == 1 and failed.phase == 'watching'
+    assert 'no focus peak' in failed.message
+    seen = len(graph.states)
+    assert not wait_for(lambda: any(s.state != 'failed' for s in graph.states[seen:]), 15.0), \
+        graph.states[-1]
+    assert graph.states[-1].full_searches == 1 and graph.states[-1].local_searches == 0
 
 
 def test_stop_cancels_the_search_and_stops_the_motor_then_start_refocuses(

@@ -200,3 +200,27 @@ def test_a_goal_the_server_never_ends_is_given_up_and_canceled(ros, node_process
     finally:
         release.set()
         server.destroy()
+
+
+def test_focus_server_succeeds_after_a_failed_goal(ros, node_process, tmp_path):
+    """Continuous focus runs goal after goal with mixed outcomes: a goal that succeeds after
+    one that failed must succeed (rclpy once raised on the second severity from one log
+    line, aborting it)."""
+    from action_msgs.msg import GoalStatus
+    from autofocus_interfaces.action import Focus
+    from test_graph_sim import Graph
+
+    graph = Graph(ros, node_process, tmp_path, focus_position=450.0)
+    graph.move_motor_to(0.0)
+    failed = graph.focus(Focus.Goal(strategy='sweep', timeout=0.3))
+    assert failed.status == GoalStatus.STATUS_ABORTED
+    assert failed.result.error_code == Focus.Result.TIMEOUT
+    for _ in range(2):
+        response = graph.focus(Focus.Goal())
+        # The status alone is not enough: an exception after succeed() keeps the status but
+        # sends an empty result.
+        assert response.status == GoalStatus.STATUS_SUCCEEDED
+        assert response.result.success and response.result.positions, (
+            response.result, graph.process.log()[-2000:])
+        assert abs(response.result.final_position - 450.0) <= 30.0
+    assert 'Logger severity' not in graph.process.log()

@@ -41,6 +41,9 @@ setup(
             'focus_fleet = autofocus.tools.fleet:main',
             'hardware_check = autofocus.tools.hardware_check:main',
             'web = autofocus.nodes.web_node:main',
+            'continuous_focus = autofocus.nodes.continuous_focus_node:main',
+            'continuous_benchmark = autofocus.tools.continuous_benchmark:main',
+            'focus_positions = autofocus.nodes.focus_positions_node:main',
         ],
     },
 )

@@ -24,6 +24,7 @@ setup(
     entry_points={
         'console_scripts': [
             'motor_driver = autofocus_motor.motor_driver_node:main',
+            'calibrate_dc = autofocus_motor.calibrate_dc:main',
         ],
     },
 )

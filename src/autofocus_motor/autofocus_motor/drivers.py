@@ -137,14 +137,16 @@ class MotorDriver:
 
     # -- commands -------------------------------------------------------------------------
 
-    def start_move(self, target: float, speed: float) -> float:
+    def start_move(self, target: float, speed: float, absolute: bool = True) -> float:
         """Start moving to ``target`` (clamped to the soft limits) at ``|speed|``.
 
         Returns immediately with the clamped target; the move runs to completion unless
-        another command replaces it.
+        another command replaces it. ``absolute`` is False when the target was computed
+        from a relative move (a driver that must home first refuses only absolute ones).
         """
         if not math.isfinite(target):
             raise ValueError(f'target must be finite, got {target}')
+        self._check_move_allowed(absolute)
         speed = abs(self.clamp_speed(speed))
         with self._cond:
             self._check_open()
@@ -267,6 +269,9 @@ class MotorDriver:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(f'{self.name} driver is closed')
+
+    def _check_move_allowed(self, absolute: bool) -> None:
+        """Raise if this driver cannot take such a move now (see HomingStepperDriver)."""
 
 
 class _LinearDriver(MotorDriver):
@@ -658,3 +663,160 @@ def _check_limits(min_position: float, max_position: float) -> None:
 def _check_speed(name: str, speed: float) -> None:
     if not (math.isfinite(speed) and speed > 0):
         raise ValueError(f'{name} must be a positive number, got {speed}')
+
+
+class HomingRequired(RuntimeError):
+    """An absolute move asked of a driver whose zero is not known yet."""
+
+
+class HomingStepperDriver(StepperDriver):
+    """A stepper with a home (limit) switch on a GPIO pin (gpiozero ``Button``).
+
+    :meth:`home` turns the motor towards the switch (``homing_direction``) at
+    ``homing_speed`` until the switch closes, stops, and makes the position where it closed
+    zero. Until then the count of half-steps since start-up means nothing, so absolute
+    moves are refused (:class:`HomingRequired`); relative and velocity moves still run (to
+    jog, or for a hill climb). While homing, the soft limit the motor turns towards is
+    moved out of the way (the lens may be anywhere), and restored after. If the switch does
+    not close within the timeout (or the motor ran twice the range without it), the motor
+    is stopped, the limits restored, and ``fault`` says what to check.
+
+    The switch stops the motor from its own callback (gpiozero's pin thread), so the
+    overshoot is at most the half-step under way; zero is where the switch closed, not
+    where the motor came to rest.
+    """
+
+    def __init__(self, pins: Sequence, home_pin, *, home_pull_up: bool = True,
+                 homing_direction: int = -1, homing_speed: float = 200.0,
+                 homing_timeout: float = 30.0, pin_factory=None, **kwargs):
+        if homing_direction not in (-1, 1):
+            raise ValueError(f'homing_direction must be -1 or 1, got {homing_direction!r}')
+        _check_speed('homing_speed', homing_speed)
+        _check_speed('homing_timeout', homing_timeout)
+        super().__init__(pins, pin_factory=pin_factory, **kwargs)
+        from gpiozero import Button
+
+        self._home_pin = home_pin
+        self._direction_home = homing_direction
+        self._homing_speed = min(float(homing_speed), self.speed_limit)
+        self._homing_timeout = float(homing_timeout)
+        self._homed = False
+        self._homing = False
+        self._pressed_at: Optional[int] = None
+        self._switch_closed = threading.Event()
+        self._switch = None
+        try:
+            self._switch = Button(home_pin, pull_up=home_pull_up, pin_factory=pin_factory)
+        except BaseException:
+            self.close()
+            raise
+        self._switch.when_pressed = self._on_switch
+
+    @property
+    def homed(self) -> bool:
+        return self._homed
+
+    @property
+    def position_measured(self) -> bool:
+        """Steps are counted, but from an unknown zero until the motor has homed."""
+        return self._homed
+
+    @property
+    def homing(self) -> bool:
+        return self._homing
+
+    @property
+    def switch_pressed(self) -> bool:
+        return bool(self._switch.is_pressed)
+
+    def _check_move_allowed(self, absolute: bool) -> None:
+        if self._homing:
+            raise RuntimeError('homing is under way: moves are refused until it ends')
+        if absolute and not self._homed:
+            raise HomingRequired(
+                'absolute moves are refused until the motor has homed (its zero is unknown): '
+                'call the home service first, or use relative moves')
+
+    def start_velocity(self, speed: float, timeout: Optional[float] = None) -> float:
+        # home() itself calls StepperDriver.start_velocity, past this check.
+        if self._homing:
+            raise RuntimeError('homing is under way: moves are refused until it ends')
+        return super().start_velocity(speed, timeout)
+
+    def _on_switch(self) -> None:
+        with self._cond:
+            if self._homing and self._pressed_at is None:
+                self._pressed_at = self._position
+                self._mode = self.IDLE
+                self._replan()
+        self._switch_closed.set()
+
+    def home(self, timeout: Optional[float] = None) -> tuple:
+        """Find the switch and set zero there; return (success, message). Blocks."""
+        timeout = self._homing_timeout if not timeout else float(timeout)
+        with self._cond:
+            self._check_open()
+            if self._homing:
+                return False, 'homing is already under way'
+            self._homing = True
+            self._fault = ''
+            self._pressed_at = None
+            self._switch_closed.clear()
+            limits = (self._min_position, self._max_position)
+            travel = limits[1] - limits[0]
+            position = self._position
+            self._min_position = min(limits[0], position - 2 * travel - 1)
+            self._max_position = max(limits[1], position + 2 * travel + 1)
+        deadline = time.monotonic() + timeout
+        try:
+            if self.switch_pressed:   # resting on the switch: leave it first, then find its edge
+                super().start_velocity(-self._direction_home * self._homing_speed, timeout)
+                released = _wait(lambda: not self.switch_pressed or not self.moving, deadline)
+                self.stop()
+                if not released or self.switch_pressed:
+                    return self._fail(f'the home switch on GPIO {self._home_pin} did '
+                                      f'not open when moving away from it within {timeout:g} s')
+                self._wait_at_rest(deadline)
+                self._switch_closed.clear()
+            super().start_velocity(self._direction_home * self._homing_speed,
+                                   max(0.0, deadline - time.monotonic()))
+            _wait(lambda: self._pressed_at is not None or not self.moving, deadline)
+            self._wait_at_rest(deadline + 1.0)
+            if self._pressed_at is None:
+                side = 'down' if self._direction_home < 0 else 'up'
+                return self._fail(f'the home switch on GPIO {self._home_pin} did not '
+                                  f'close within {timeout:g} s of turning {side} at '
+                                  f'{self._homing_speed:g} units/s: check its wiring and '
+                                  f'homing_direction; the motor is stopped')
+            with self._cond:
+                self._position -= self._pressed_at
+                self._goal = float(self._position)
+                self._homed = True
+            return True, f'homed: zero is where the switch on GPIO {self._home_pin} closed'
+        finally:
+            with self._cond:
+                self._homing = False
+                self._min_position, self._max_position = limits
+
+    def _fail(self, message: str) -> tuple:
+        self.stop()
+        self._wait_at_rest(time.monotonic() + 1.0)
+        with self._cond:
+            self._fault = f'homing failed: {message}'
+            return False, self._fault
+
+    def _wait_at_rest(self, deadline: float) -> None:
+        _wait(lambda: not self.moving, deadline)
+
+    def _shutdown(self) -> None:
+        super()._shutdown()
+        if self._switch is not None:
+            self._switch.close()
+
+
+def _wait(predicate, deadline: float, interval: float = 0.002) -> bool:
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return bool(predicate())
+        time.sleep(interval)
+    return True

@@ -2,11 +2,14 @@
 
 Subscribes ``~/command`` (autofocus_interfaces/MotorCommand), publishes ``~/state``
 (autofocus_interfaces/MotorState) at ``state_rate`` and at once whenever motion starts or
-stops, and ``/diagnostics`` at 1 Hz. Runs on a Raspberry Pi: imports neither OpenCV nor
-numpy itself (rclpy 9's Node does load numpy, through the generated service_msgs code).
+stops, and ``/diagnostics`` at 1 Hz. Service ``~/home`` (autofocus_interfaces/srv/Home)
+homes a stepper on its home switch (``home_pin``); without one it says so and changes
+nothing. Runs on a Raspberry Pi: imports neither OpenCV nor numpy itself (rclpy 9's Node
+does load numpy, through the generated service_msgs code).
 """
 import math
 import sys
+import threading
 import time
 from typing import Any, Dict, List, Optional
 
@@ -15,6 +18,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 import rclpy
+import rclpy.task
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.duration import Duration
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
@@ -23,7 +28,8 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.utilities import remove_ros_args
 
-from autofocus_motor.drivers import DCDriver, SimDriver, StepperDriver
+from autofocus_interfaces.srv import Home
+from autofocus_motor.drivers import DCDriver, HomingStepperDriver, SimDriver, StepperDriver
 
 NODE_NAME = 'focus_motor'
 DRIVERS = ('sim', 'stepper', 'dc')
@@ -94,6 +100,24 @@ PARAMETERS: Dict[str, tuple] = {
         floating_point_range=_float_range(0.01, 60.0))),
     'frame_id': (NODE_NAME, ParameterDescriptor(
         description='header.frame_id of ~/state messages.')),
+    'home_pin': (-1, ParameterDescriptor(
+        description='Stepper: BCM pin of a home/limit switch (to ground, pulled up); -1 = '
+                    'none. With a switch, absolute moves are refused until ~/home has run.',
+        integer_range=[IntegerRange(from_value=-1, to_value=27, step=1)], read_only=True)),
+    'home_pull_up': (True, ParameterDescriptor(
+        description='The home switch connects its pin to ground (true, internal pull-up) or '
+                    'to 3.3 V (false, pull-down).', read_only=True)),
+    'homing_direction': (-1, ParameterDescriptor(
+        description='Which way homing turns to find the switch: -1 (down) or 1 (up).',
+        integer_range=[IntegerRange(from_value=-1, to_value=1, step=2)], read_only=True)),
+    'homing_speed': (200.0, ParameterDescriptor(
+        description='Speed of homing, units/s (slow: the switch stops the motor within a '
+                    'half-step).', floating_point_range=_float_range(0.001, 1e6),
+        read_only=True)),
+    'homing_timeout': (30.0, ParameterDescriptor(
+        description='Seconds homing turns without the switch closing before it stops with '
+                    'a fault.', floating_point_range=_float_range(0.1, 3600.0),
+        read_only=True)),
 }
 
 _TYPE_HINTS = {bool: 'true or false', int: 'an integer, e.g. 23',
@@ -153,6 +177,10 @@ class MotorDriverNode(Node):
         self._state_timer = self.create_timer(1.0 / values['state_rate'], self._publish_state)
         self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD,
                                                     self._publish_diagnostics)
+        # Its own group: while homing runs (awaited), the timers of the default group keep
+        # publishing the state, and their wake-ups resume the awaiting service callback.
+        self._home_service = self.create_service(
+            Home, '~/home', self._on_home, callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(
             f'{self._driver_description()} ready at position {self._driver.position:g}, '
             f'limits [{self._driver.min_position:g}, {self._driver.max_position:g}]')
@@ -187,6 +215,13 @@ class MotorDriverNode(Node):
         if values['driver'] == 'sim':
             return SimDriver(**common)
         try:
+            if values['driver'] == 'stepper' and values['home_pin'] >= 0:
+                return HomingStepperDriver(
+                    list(values['stepper_pins']), values['home_pin'],
+                    home_pull_up=values['home_pull_up'],
+                    homing_direction=values['homing_direction'],
+                    homing_speed=values['homing_speed'],
+                    homing_timeout=values['homing_timeout'], **common)
             if values['driver'] == 'stepper':
                 return StepperDriver(list(values['stepper_pins']), **common)
             enable = values['dc_enable_pin']
@@ -216,7 +251,8 @@ class MotorDriverNode(Node):
                 wanted = msg.target
                 if msg.mode == MotorCommand.MODE_RELATIVE:
                     wanted += driver.position
-                target = driver.start_move(wanted, abs(speed))
+                target = driver.start_move(wanted, abs(speed),
+                                           absolute=msg.mode == MotorCommand.MODE_ABSOLUTE)
                 if not math.isclose(target, wanted, abs_tol=1e-9):
                     self.get_logger().warning(
                         f'target {wanted:g} clamped to {target:g} (soft limits '
@@ -245,6 +281,35 @@ class MotorDriverNode(Node):
         self._last_mode = msg.mode
         self._last_command_time = time.monotonic()
         self._publish_state()
+
+    async def _on_home(self, request, response):
+        """Home on the switch: runs in a thread, so the state keeps being published."""
+        if not hasattr(self._driver, 'home'):
+            response.success = False
+            response.message = ('no home switch is configured (home_pin is -1): the position '
+                                'counts from initial_position, as at start-up')
+            return response
+        done = rclpy.task.Future()
+
+        def run():
+            try:
+                done.set_result(self._driver.home(request.timeout))
+            except Exception as err:
+                done.set_result((False, f'homing failed: {type(err).__name__}: {err}'))
+
+        self.get_logger().info('homing: looking for the home switch')
+        threading.Thread(target=run, name='homing', daemon=True).start()
+        response.success, response.message = await done
+        if response.success:
+            # An absolute move refused before homing left its fault; homing answers it.
+            self._command_fault = ''
+        # (rclpy refuses two severities from one line of code)
+        if response.success:
+            self.get_logger().info(response.message)
+        else:
+            self.get_logger().error(response.message)
+        self._publish_state()
+        return response
 
     def _on_control_tick(self) -> None:
         self._driver.update()
@@ -304,6 +369,8 @@ class MotorDriverNode(Node):
             'last_command_sequence': str(self._last_sequence),
             'fault': self._fault(state),
         }
+        if hasattr(self._driver, 'homed'):
+            values['homed'] = str(self._driver.homed)
         status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
@@ -388,6 +455,9 @@ def _validate(values: Dict[str, Any], startup: bool) -> str:
         if len(pins) != 4 or len(set(pins)) != 4 or not all(0 <= pin <= 27 for pin in pins):
             return (f"Parameter 'stepper_pins' is {pins}. Fix: give exactly 4 distinct BCM "
                     f'pin numbers (0..27) wired to IN1..IN4, e.g. [17, 18, 27, 22].')
+    if driver == 'stepper' and values.get('home_pin', -1) in list(values['stepper_pins']):
+        return (f"Parameter 'home_pin' ({values['home_pin']}) is one of 'stepper_pins'. Fix: "
+                f'wire the home switch to a pin of its own, or set home_pin -1 (none).')
     if driver == 'dc':
         pins = [values['dc_forward_pin'], values['dc_backward_pin']]
         if values['dc_enable_pin'] >= 0:

@@ -57,6 +57,9 @@ LAUNCH_ARGUMENTS = (
     LaunchArgument('lens_params_file', '',
                    "Parameters of a camera's own lens (focus_control:=camera; '' = the "
                    "package's config/lens.yaml)"),
+    LaunchArgument('continuous', 'false',
+                   "'true': also start continuous_focus, which keeps the picture in focus "
+                   '(refocuses when the sharpness drops)', ('true', 'false')),
     LaunchArgument('namespace', '', 'Namespace of every node and topic (for several cameras)'),
     LaunchArgument('web', 'false',
                    "'true': the web node too (the page prints its URL with the token; "
@@ -192,6 +195,8 @@ def plan(arguments: dict, share_directory) -> list:
                           {'default_strategy': 'hill_climb'} if relative_only else {}))
     if arguments['web'] == 'true':
         nodes.append(NodeSpec('autofocus', 'web', 'web', (params,)))
+    if arguments['continuous'] == 'true':
+        nodes.append(NodeSpec('autofocus', 'continuous_focus', 'continuous_focus', (params,)))
     if focus_by_camera:
         if source.isdigit() or source.startswith('/dev/') or not source:
             # V4L2: the lens is a control any process may set, served beside the capture.

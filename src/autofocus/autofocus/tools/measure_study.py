@@ -16,7 +16,7 @@ be reproduced (``python -m autofocus.tools.measure_study`` or ``measure_study``)
 
 Every number comes from the data at run time; nothing is copied. Data: the full sweep and
 all five exposures from /work/shared/data when present (``--data``), else the copies in
-test/data (a 66-frame full-resolution crop of the sweep, three exposures).
+test/data (the sweep's ROI at full resolution, Z -110..-15, three exposures).
 """
 from __future__ import annotations
 

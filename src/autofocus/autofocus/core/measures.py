@@ -134,8 +134,8 @@ def normalized_variance(gray: np.ndarray) -> float:
     :func:`normalized_vollath_f4`. Any non-empty image works; one pixel gives 0.0.
     """
     gray = _as_supported(gray)
-    if gray.size == 0:
-        return 0.0
+    if max(gray.shape) < 3:
+        return 0.0                  # smaller than F4's 3-px support in both directions
     mean, std = cv2.meanStdDev(gray)
     mean_value = float(mean[0, 0])
     if mean_value <= 0.0:
@@ -240,6 +240,7 @@ def vollath_f4(gray: np.ndarray) -> float:
     return max(0.0, 0.5 * total)
 
 
+TEXTURE_FLOOR = 2e-4     # normalized_vollath_f4's constant floor, see there
 ENERGY_FLOOR = 16.0      # grey levels^2 (4^2): mean(I^2) below this counts as this (see below)
 
 
@@ -272,14 +273,28 @@ def normalized_vollath_f4(gray: np.ndarray) -> float:
       lower frequencies peak elsewhere (1.8 mm for the Laplacian at downsample 2 on the fpd
       sweep, 2.6 mm for F4 itself).
 
+    ``+ TEXTURE_FLOOR`` (:data:`TEXTURE_FLOOR`, 2e-4; not added to a constant image, which
+    gives 0.0): F4 cancels noise, so a textureless frame reads ~0 plus estimation noise, and
+    the searches' relative-contrast flat test ``(max - min) / max`` would see a "peak" in
+    that noise. The constant acts as the noise floor the Laplacian has by nature, but it is
+    exposure-invariant and the same for every frame, so it changes neither rankings nor
+    fitted peaks (a parabola's vertex ignores an offset). Chosen on the simulator: a flat
+    scene at 160x120 with high noise stays below the default ``min_peak_contrast`` of 0.3,
+    a low-texture scene at 160x120 stays well above it (docs/measures.md). A stop-gap until
+    the flat decision judges significance against measured noise (issue 12).
+
     Limits: noise that is correlated between neighbouring pixels (demosaicing, JPEG,
     denoising) is not cancelled; F4's band is mid-to-high frequency, so its peak is about
-    as broad as Brenner's. Any image; a direction below 3 px contributes 0.0.
+    as broad as Brenner's. A direction below 3 px contributes 0.0; below 3 px in both, 0.0.
     """
     gray = _as_supported(gray)
-    if gray.size == 0:
-        return 0.0
-    return vollath_f4(gray) / _energy(gray)
+    if max(gray.shape) < 3:
+        return 0.0                  # smaller than F4's 3-px support in both directions
+    mean, std = cv2.meanStdDev(gray)
+    if std[0, 0] == 0.0:
+        return 0.0                  # constant: no information at all
+    energy = max(float(std[0, 0] ** 2 + mean[0, 0] ** 2), ENERGY_FLOOR)
+    return vollath_f4(gray) / energy + TEXTURE_FLOOR
 
 
 def normalized_tenengrad(gray: np.ndarray) -> float:

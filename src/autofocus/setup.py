@@ -36,6 +36,7 @@ setup(
             'player = autofocus.nodes.player_node:main',
             'bag_convert = autofocus.io.bags.convert:convert_main',
             'focus_analyze = autofocus.tools.analyze:main',
+            'measure_study = autofocus.tools.measure_study:main',
         ],
     },
 )

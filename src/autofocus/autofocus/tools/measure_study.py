@@ -225,6 +225,16 @@ def simulator_error(name, seeds=(0, 1, 2), downsample=measures.DEFAULT_DOWNSAMPL
     return float(np.mean(errors))
 
 
+def flat_contrast(name, downsample=measures.DEFAULT_DOWNSAMPLE) -> float:
+    """Relative contrast (max - min) / max of a flat scene's curve (160x120, high noise):
+    what the searches' flat test sees where there is nothing to focus on (< 0.3: flat)."""
+    from autofocus.core.strategies import peak_contrast
+    sim = lens_sim.LensSimulator(lens_sim.LensConfig(scene='flat', width=160, height=120,
+                                                     noise_sigma=3.0, photon_gain=8.0))
+    return peak_contrast(measures.compute(sim.render_gray(p), [name], measures.DEFAULT_ROI,
+                                          downsample)[name] for p in range(0, 1001, 100))
+
+
 def choice_table(study, exposure, names) -> str:
     reference, rows = study
     by_key = {(r[0], r[1]): r for r in rows}
@@ -239,10 +249,12 @@ def choice_table(study, exposure, names) -> str:
              f'{REFERENCE} peak ({reference:.2f} mm), clean and with high noise (mean +- std); '
              'exposure: margin and scans as above (centre ROI); smear/tools: peaks at 0 and '
              'monotone; simulator: mean |fitted peak - focus| (motor units, 0..1000 sweep, '
-             'step 25, realistic noise and 1% flicker, 3 scenes).', '',
+             'step 25, realistic noise and 1% flicker, 3 scenes); flat: the relative contrast '
+             'of a flat scene\'s curve (simulator, 160x120, high noise; the searches call a '
+             'curve flat below 0.3).', '',
              '| measure | fpd vs reference | fpd, high noise | exposure margin | exposure scans '
-             '| smear | tools | simulator error |',
-             '| --- | ---: | ---: | ---: | ---: | --- | --- | ---: |']
+             '| smear | tools | simulator error | flat |',
+             '| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |']
     for name in names:
         _, _, p, _, ref, stats = by_key[(name, f'downsample {measures.DEFAULT_DOWNSAMPLE}')]
         m, s = stats['high']
@@ -251,7 +263,8 @@ def choice_table(study, exposure, names) -> str:
         tools_ok = series_ok(tools, name, list(range(6)))
         lines.append(f'| {name} | {ref:+.2f} | {ref + m:+.2f} +- {s:.2f} | {margin:.3f} | '
                      f'{found}/{total} | {"yes" if smear_ok else "no"} | '
-                     f'{"yes" if tools_ok else "no"} | {simulator_error(name):.1f} |')
+                     f'{"yes" if tools_ok else "no"} | {simulator_error(name):.1f} | '
+                     f'{flat_contrast(name):.2f} |')
     return '\n'.join(lines)
 
 

@@ -158,3 +158,23 @@ def test_black_frames_do_not_read_sharp(sweep):
     near_focus = [v for z, v in noisy.items() if abs(z + 47) <= 5]
     assert len(black) == 5 and max(black) < min(near_focus)
     assert measures.normalized_vollath_f4(np.zeros((10, 10), np.uint8)) == 0.0
+
+
+@pytest.mark.parametrize('strategy', ['sweep', 'coarse_fine', 'golden'])
+def test_searches_find_best_focus_while_exposure_changes(exposure_values, strategy):
+    # The same scans driven through the real search strategies, as the focus server drives
+    # them: the lens position is D, the frame seen there has that scan's exposure.
+    from autofocus.core.strategies import Outcome, SearchConfig, make_search
+    config = SearchConfig(range_min=0.0, range_max=9.0, sweep_step=1.0, coarse_step=3.0,
+                          fine_step=1.0)
+    for label, scan in exposure_scans([20, 40, 60], 10, seed=5, random_scans=10).items():
+        search = make_search(strategy, config, 9.0)
+        position, result = 9.0, search.start()
+        for _ in range(100):
+            if isinstance(result, Outcome):
+                break
+            position = position + result.target if result.relative else result.target
+            d = min(max(int(round(position)), 0), 9)
+            result = search.observe(position, exposure_values[(d, scan[d])])
+        assert isinstance(result, Outcome) and result.success, (label, result)
+        assert abs(result.position) <= 0.5, (label, scan, result)

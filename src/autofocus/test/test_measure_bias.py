@@ -47,6 +47,7 @@ def test_the_defaults_are_one_setting():
     config = sharpness_config()
     assert config['downsample'] == measures.DEFAULT_DOWNSAMPLE
     assert config['primary_measure'] == measures.DEFAULT_MEASURE
+    assert measures.PROPOSED_MEASURE in config['measures']
     assert config['primary_measure'] in config['measures']
     with open(CONFIG) as stream:
         server = yaml.safe_load(stream)['/**/focus_server']['ros__parameters']
@@ -55,10 +56,9 @@ def test_the_defaults_are_one_setting():
             config['roi_height']) == measures.DEFAULT_ROI
 
 
-def test_default_setting_peak_is_within_1mm_of_full_resolution(sweep):
+def test_proposed_setting_peak_is_within_1mm_of_full_resolution(sweep):
     zs, frames = sweep
-    config = sharpness_config()
-    name, downsample = config['primary_measure'], config['downsample']
+    name, downsample = measures.PROPOSED_MEASURE, measures.PROPOSED_DOWNSAMPLE
     default = peak(zs, frames, name, downsample)
     # The same measure at full resolution, and the finest-detail yardstick of the issue.
     assert abs(default - peak(zs, frames, name, 1)) <= 1.0
@@ -67,8 +67,8 @@ def test_default_setting_peak_is_within_1mm_of_full_resolution(sweep):
     assert -52.0 <= default <= -44.0
 
 
-def test_the_old_default_moved_the_peak(sweep):
-    # Why the default changed: the Laplacian at downsample 2 (the old setting) and the DCT
+def test_the_current_default_moves_the_peak(sweep):
+    # Why the default should change: the Laplacian at downsample 2 (today's setting) and the DCT
     # ratio across downsamples move the fitted peak by more than 1 mm on this real lens.
     zs, frames = sweep
     full = peak(zs, frames, 'laplacian_variance', 1)
@@ -78,12 +78,12 @@ def test_the_old_default_moved_the_peak(sweep):
 
 
 @pytest.mark.parametrize('level', sorted(NOISE))
-def test_default_setting_resists_sensor_noise(sweep, level):
+def test_proposed_setting_resists_sensor_noise(sweep, level):
     # Photon + read noise as lens_sim models it: the default's peak stays within 1 mm of the
     # clean full-resolution peak in every draw; the Laplacian at full resolution, whose noise
     # floor 20 sigma^2 grows with brightness, does not (so this test can fail).
     zs, frames = sweep
-    name, downsample = measures.DEFAULT_MEASURE, measures.DEFAULT_DOWNSAMPLE
+    name, downsample = measures.PROPOSED_MEASURE, measures.PROPOSED_DOWNSAMPLE
     clean = peak(zs, frames, name, 1)
     rng = np.random.default_rng(7)
     for _ in range(3):
@@ -99,13 +99,13 @@ def exposure_values():
     for path in EXPOSURE.glob('*_*.png'):
         d, e = (int(v) for v in path.stem.split('_'))
         frame = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        values[(d, e)] = measures.compute(frame, [measures.DEFAULT_MEASURE], measures.DEFAULT_ROI,
-                                          measures.DEFAULT_DOWNSAMPLE)[measures.DEFAULT_MEASURE]
+        values[(d, e)] = measures.compute(frame, [measures.PROPOSED_MEASURE], measures.DEFAULT_ROI,
+                                          measures.PROPOSED_DOWNSAMPLE)[measures.PROPOSED_MEASURE]
     assert sorted({e for _, e in values}) == [20, 40, 60] and len(values) == 30
     return values
 
 
-def test_default_measure_ranks_defocus_identically_at_every_exposure(exposure_values):
+def test_proposed_measure_ranks_defocus_identically_at_every_exposure(exposure_values):
     for e in (20, 40, 60):
         assert sorted(range(10), key=lambda d: -exposure_values[(d, e)]) == list(range(10)), e
 

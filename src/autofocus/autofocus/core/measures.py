@@ -16,17 +16,18 @@ float64 (0.05 ms for the Laplacian variance of a 320x240 ROI).
 Which measure to use (measured on the simulator and on every real series we have; the
 tables are in docs/measures.md, produced by ``tools/measure_study.py``):
 
-- ``normalized_vollath_f4`` (default, at downsample 1): Vollath's F4 divided by the frame's
-  energy ``mean(I^2)``. Exposure-proof (a gain cancels), unbiased by white sensor noise
-  (F4 cancels it), so it needs no downsample, and a downsample is what moved the fitted
-  peak of the real fpd sweep by 1.8 mm (Laplacian, downsample 2) to 11 mm
-  (``dct_energy_ratio``, downsample 3): on a real lens lower spatial frequencies peak
-  elsewhere.
-- ``laplacian_variance``: the most selective (sharp, narrow peak), cheap. White noise sets
-  a floor ``20 sigma^2`` that swamps it on noisy full-resolution frames (on the fpd sweep
-  with simulated noise its peak moves 16 mm), and a downsample, which lowers the floor,
-  moves the peak instead. Follows exposure. Frames with a 2-px pattern (Bayer
-  demosaicing, 2x upscaling) need an odd downsample if any.
+- ``normalized_vollath_f4`` (:data:`PROPOSED_MEASURE`, at downsample 1): Vollath's F4
+  divided by the frame's energy ``mean(I^2)``. Exposure-proof (a gain cancels), unbiased
+  by white sensor noise (F4 cancels it), so it needs no downsample, and a downsample is
+  what moved the fitted peak of the real fpd sweep by 1.8 mm (Laplacian, downsample 2) to
+  11 mm (``dct_energy_ratio``, downsample 3): on a real lens lower spatial frequencies
+  peak elsewhere.
+- ``laplacian_variance`` (default, at downsample 2): the most selective (sharp, narrow
+  peak), cheap. White noise sets a floor ``20 sigma^2`` that swamps it on noisy
+  full-resolution frames (on the fpd sweep with simulated noise its peak moves 16 mm),
+  and a downsample, which lowers the floor, moves the peak instead. Follows exposure.
+  Frames with a 2-px pattern (Bayer demosaicing, 2x upscaling) need an odd downsample if
+  any.
 - ``tenengrad``, ``brenner``, ``scharr_variance``, ``tenengrad_variance``: gradient
   energies with broader peaks and less noise gain than the Laplacian; all follow exposure.
   ``normalized_tenengrad`` is tenengrad over ``mean(I^2)``: exposure-proof, but its noise
@@ -52,8 +53,14 @@ import cv2
 import numpy as np
 
 DEFAULT_ROI = (0.25, 0.25, 0.5, 0.5)   # normalised (x, y, w, h): the centred half
-DEFAULT_MEASURE = 'normalized_vollath_f4'   # docs/measures.md: why
-DEFAULT_DOWNSAMPLE = 1   # the default measure cancels white noise: no need to low-pass
+DEFAULT_MEASURE = 'laplacian_variance'
+DEFAULT_DOWNSAMPLE = 2   # the Laplacian needs it on noisy sensors, at a cost in bias
+# The proposed default (docs/measures.md): unbiased at full resolution, noise- and
+# exposure-proof on every real set we have. Not yet the default: on a flat scene its
+# relative contrast (0.25) sits just under min_peak_contrast (0.3), so it waits for the
+# flat decision to be made against measured noise (issue 12, "honest outcomes").
+PROPOSED_MEASURE = 'normalized_vollath_f4'
+PROPOSED_DOWNSAMPLE = 1
 _ROI_SLACK = 1e-6                      # tolerance for rounding in normalised ROI checks
 
 
@@ -250,7 +257,7 @@ def _energy(gray: np.ndarray) -> float:
 
 
 def normalized_vollath_f4(gray: np.ndarray) -> float:
-    """Vollath's F4 over the frame's energy: ``F4 / mean(I^2)`` (the default measure).
+    """Vollath's F4 over the frame's energy: ``F4 / mean(I^2)`` (the proposed default).
 
     ``mean(I^2) = mean(I)^2 + var(I)``, floored at :data:`ENERGY_FLOOR` (a black frame
     reads ~0, not "infinitely sharp").

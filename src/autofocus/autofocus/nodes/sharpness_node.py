@@ -46,7 +46,7 @@ class SharpnessNode(Node):
         declare(self, 'downsample', measures.DEFAULT_DOWNSAMPLE,
                 'Shrink the ROI by this integer factor (area average) before measuring: '
                 'cheaper, and lowers the noise floor of the Laplacian-type measures, but '
-                'moves the peak on real lenses (docs/measures.md); the default measure '
+                'moves the peak on real lenses (docs/measures.md); normalized_vollath_f4 '
                 'cancels white noise and needs none', low=1, high=16)
         declare(self, 'measures', list(measures.MEASURES),
                 'Focus measures computed for every image and published in sharpness/metrics')

@@ -31,7 +31,8 @@ from autofocus.core import lens_sim, measures
 from autofocus.core.strategies import refine_peak
 
 TEST_DATA = pathlib.Path(__file__).resolve().parents[2] / 'test' / 'data'
-SHARED_DATA = pathlib.Path('/work/shared/data')
+# ../shared/data beside the repository, where the project's real data sets live.
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[5] / 'shared' / 'data'
 NOISE = {                       # name: (read noise sigma, photon gain): benchmark's presets
     'realistic': (1.5, 32.0),
     'high': (3.0, 8.0),
@@ -164,7 +165,7 @@ def exposure_scans(exposures, steps, seed=0, random_scans=20):
 
 
 def exposure_study(frames, name, roi=measures.DEFAULT_ROI,
-                   downsample=measures.DEFAULT_DOWNSAMPLE):
+                   downsample=measures.PROPOSED_DOWNSAMPLE):
     """(exposures ranking D identically, exposures, worst margin, scans finding D=0, scans)."""
     values = {key: measures.compute(frame, [name], roi, downsample)[name]
               for key, frame in frames.items()}
@@ -183,7 +184,7 @@ def exposure_study(frames, name, roi=measures.DEFAULT_ROI,
 def exposure_table(frames, names) -> str:
     exposures = sorted({e for _, e in frames})
     lines = [f'Defocus x exposure series, D = 0..9 at E = {exposures}, downsample '
-             f'{measures.DEFAULT_DOWNSAMPLE}. "ranked": exposures at which the measure ranks D '
+             f'{measures.PROPOSED_DOWNSAMPLE}. "ranked": exposures at which the measure ranks D '
              'in order; "margin": the sharpest frame\'s lowest value over the highest value of '
              'any defocused frame at any exposure (> 1: every scan, whatever its exposures, '
              'finds D = 0); "scans": rising, falling and 20 random exposure scans that find '
@@ -201,7 +202,7 @@ def exposure_table(frames, names) -> str:
 # -- table 3: every set, for choosing the default ----------------------------------------
 
 def series_ok(frames, name, steps, roi=measures.DEFAULT_ROI,
-              downsample=measures.DEFAULT_DOWNSAMPLE) -> bool:
+              downsample=measures.PROPOSED_DOWNSAMPLE) -> bool:
     """Peaks at step 0 and falls strictly to each side."""
     curve = [measures.compute(f, [name], roi, downsample)[name] for f in frames]
     peak = int(np.argmax(curve))
@@ -210,7 +211,7 @@ def series_ok(frames, name, steps, roi=measures.DEFAULT_ROI,
             and all(a > b for a, b in zip(falling, falling[1:])))
 
 
-def simulator_error(name, seeds=(0, 1, 2), downsample=measures.DEFAULT_DOWNSAMPLE) -> float:
+def simulator_error(name, seeds=(0, 1, 2), downsample=measures.PROPOSED_DOWNSAMPLE) -> float:
     """Mean |fitted peak - focus| over a 0..1000 sweep (step 25), realistic noise + flicker."""
     errors = []
     for seed in seeds:
@@ -225,7 +226,7 @@ def simulator_error(name, seeds=(0, 1, 2), downsample=measures.DEFAULT_DOWNSAMPL
     return float(np.mean(errors))
 
 
-def flat_contrast(name, downsample=measures.DEFAULT_DOWNSAMPLE) -> float:
+def flat_contrast(name, downsample=measures.PROPOSED_DOWNSAMPLE) -> float:
     """Relative contrast (max - min) / max of a flat scene's curve (160x120, high noise):
     what the searches' flat test sees where there is nothing to focus on (< 0.3: flat)."""
     from autofocus.core.strategies import peak_contrast
@@ -245,7 +246,7 @@ def choice_table(study, exposure, names) -> str:
     tools = [cv2.imread(str(smear_dir / 'tools' / f'{s}.png'), cv2.IMREAD_GRAYSCALE)
              for s in range(6)]
     lines = [f'Every measure at the default setting (centre-half ROI, downsample '
-             f'{measures.DEFAULT_DOWNSAMPLE}). fpd: fitted peak vs the full-resolution '
+             f'{measures.PROPOSED_DOWNSAMPLE}). fpd: fitted peak vs the full-resolution '
              f'{REFERENCE} peak ({reference:.2f} mm), clean and with high noise (mean +- std); '
              'exposure: margin and scans as above (centre ROI); smear/tools: peaks at 0 and '
              'monotone; simulator: mean |fitted peak - focus| (motor units, 0..1000 sweep, '
@@ -256,7 +257,7 @@ def choice_table(study, exposure, names) -> str:
              '| smear | tools | simulator error | flat |',
              '| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |']
     for name in names:
-        _, _, p, _, ref, stats = by_key[(name, f'downsample {measures.DEFAULT_DOWNSAMPLE}')]
+        _, _, p, _, ref, stats = by_key[(name, f'downsample {measures.PROPOSED_DOWNSAMPLE}')]
         m, s = stats['high']
         _, _, margin, found, total = exposure_study(exposure, name)
         smear_ok = series_ok(smear, name, smear_steps)

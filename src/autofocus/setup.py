@@ -44,6 +44,7 @@ setup(
             'continuous_focus = autofocus.nodes.continuous_focus_node:main',
             'continuous_benchmark = autofocus.tools.continuous_benchmark:main',
             'focus_positions = autofocus.nodes.focus_positions_node:main',
+            'measure_study = autofocus.tools.measure_study:main',
         ],
     },
 )

@@ -246,7 +246,8 @@ XP005 = pathlib.Path(__file__).parent / 'data' / 'focus-sweep-fpd-xp005'
 def test_registry_holds_every_measure_of_the_issue():
     assert {'laplacian_variance', 'modified_laplacian', 'tenengrad', 'tenengrad_variance',
             'normalized_variance', 'vollath_f4', 'brenner', 'dct_energy_ratio',
-            'scharr_variance'} == set(measures.MEASURES)
+            'scharr_variance', 'normalized_vollath_f4', 'normalized_tenengrad'} == set(
+                measures.MEASURES)
     assert set(measures.FEATURES) == {'laplacian_variance', 'laplacian_max', 'scharr_variance',
                                       'noise_sigma'}
     # Not focus measures: kept out of MEASURES (the sharpness node's default list).

@@ -13,26 +13,31 @@ the squared image; on uint8 the derivatives are computed in 16-bit integers, whi
 (|Laplacian| <= 1020, |Sobel| <= 1020, |difference| <= 255) and about 3x cheaper than
 float64 (0.05 ms for the Laplacian variance of a 320x240 ROI).
 
-Which measure to use (measured on the simulator and on a real defocus series, see tests):
+Which measure to use (measured on the simulator and on every real series we have; the
+tables are in docs/measures.md, produced by ``tools/measure_study.py``):
 
-- ``laplacian_variance`` (default): the most selective (sharp, narrow peak), cheap. Sensitive
-  to noise on full-resolution frames: use a region of interest and a downsample of 2-4 on
-  noisy or megapixel sensors, preferably an odd factor (3) if the frames carry a 2-px
-  pattern (Bayer demosaicing, 2x upscaling): an even block then straddles it differently
-  as the crop moves, which made the curve of a real series non-monotone at downsample 2.
-- ``tenengrad``: gradient energy; a little broader peak than the Laplacian, less sensitive to
-  pixel noise (the Sobel kernel smooths across the edge); good general choice.
-- ``normalized_variance``: plain contrast (variance / mean); very robust to noise and works
-  for scenes with little fine detail, but its peak is by far the broadest (the curve of a
-  real defocus series spans only 0.7..1.0), so small disturbances (e.g. a downsample of 4
-  on real data) can break its monotonicity. Good for a coarse look at a hard scene; use a
-  lower ``min_peak_contrast`` with it.
-- ``brenner``: squared 2-px differences; the cheapest derivative measure, with about the
-  selectivity of tenengrad and a wider capture range than the Laplacian.
-- ``modified_laplacian``, ``tenengrad_variance``, ``vollath_f4`` (most noise-robust),
-  ``dct_energy_ratio`` (exposure-invariant), ``scharr_variance``: see their docstrings.
-  On the real fpd-xp005 sweep the parabola-fitted peak lies within 3 mm of best focus for
-  every measure except ``modified_laplacian`` and ``normalized_variance`` (see tests).
+- ``normalized_vollath_f4`` (:data:`PROPOSED_MEASURE`, at downsample 1): Vollath's F4
+  divided by the frame's energy ``mean(I^2)``. Exposure-proof (a gain cancels), unbiased
+  by white sensor noise (F4 cancels it), so it needs no downsample, and a downsample is
+  what moved the fitted peak of the real fpd sweep by 1.8 mm (Laplacian, downsample 2) to
+  11 mm (``dct_energy_ratio``, downsample 3): on a real lens lower spatial frequencies
+  peak elsewhere.
+- ``laplacian_variance`` (default, at downsample 2): the most selective (sharp, narrow
+  peak), cheap. White noise sets a floor ``20 sigma^2`` that swamps it on noisy
+  full-resolution frames (on the fpd sweep with simulated noise its peak moves 16 mm),
+  and a downsample, which lowers the floor, moves the peak instead. Follows exposure.
+  Frames with a 2-px pattern (Bayer demosaicing, 2x upscaling) need an odd downsample if
+  any.
+- ``tenengrad``, ``brenner``, ``scharr_variance``, ``tenengrad_variance``: gradient
+  energies with broader peaks and less noise gain than the Laplacian; all follow exposure.
+  ``normalized_tenengrad`` is tenengrad over ``mean(I^2)``: exposure-proof, but its noise
+  floor grows as the frame darkens.
+- ``normalized_variance``: plain contrast (variance / mean). Despite its name it follows
+  exposure (it scales with the gain) and on the fpd sweep it peaks 40 mm from focus; a
+  coarse look at low-detail scenes only.
+- ``vollath_f4`` (noise-robust, follows exposure), ``modified_laplacian``,
+  ``dct_energy_ratio`` (exposure-invariant, but its noise floor grows as frames darken and
+  its peak moves the most with the downsample): see their docstrings.
 
 :data:`FEATURES` holds the seed blur classifier's feature vector (Laplacian variance and
 maximum, Scharr variance, a noise sigma estimate). ``laplacian_max`` and ``noise_sigma`` are
@@ -49,6 +54,13 @@ import numpy as np
 
 DEFAULT_ROI = (0.25, 0.25, 0.5, 0.5)   # normalised (x, y, w, h): the centred half
 DEFAULT_MEASURE = 'laplacian_variance'
+DEFAULT_DOWNSAMPLE = 2   # the Laplacian needs it on noisy sensors, at a cost in bias
+# The proposed default (docs/measures.md): unbiased at full resolution, noise- and
+# exposure-proof on every real set we have. Not yet the default: on a flat scene its
+# relative contrast (0.25) sits just under min_peak_contrast (0.3), so it waits for the
+# flat decision to be made against measured noise (issue 12, "honest outcomes").
+PROPOSED_MEASURE = 'normalized_vollath_f4'
+PROPOSED_DOWNSAMPLE = 1
 _ROI_SLACK = 1e-6                      # tolerance for rounding in normalised ROI checks
 
 
@@ -117,16 +129,20 @@ def normalized_variance(gray: np.ndarray) -> float:
 
     ``NV = var(I) / mean(I)`` (0.0 when mean(I) <= 0).
 
-    Global contrast rather than edges: dividing by the mean makes it insensitive to
-    exposure/illumination changes, and it is almost blind to pixel noise (noise adds a
-    constant sigma^2 / mean), but its peak is broad and it responds to the mix of bright and
-    dark regions entering or leaving the frame, so far out of focus it may not be monotone.
-    Use it for low-detail scenes or a coarse scan; prefer the derivative measures for the
-    final position. Any non-empty image works; one pixel gives 0.0.
+    Global contrast rather than edges. NOT exposure-invariant, whatever its name suggests:
+    a gain ``g`` on the image scales ``var`` by ``g^2`` and ``mean`` by ``g``, so ``NV``
+    scales by ``g`` and follows the lighting (on the real defocus x exposure series it ranks
+    defocus differently at each exposure and a scan whose exposure rises with defocus peaks
+    8 steps from focus). It is almost blind to pixel noise, but its peak is broad and it
+    responds to the mix of bright and dark regions entering or leaving the frame: on the
+    real fpd-xp005 sweep it peaks near Z = -86 mm, about 40 mm from focus, following the
+    illumination fall-off (docs/measures.md). Not a fine-focus measure; kept for a coarse
+    look at a low-detail scene. For an exposure-proof measure use
+    :func:`normalized_vollath_f4`. Any non-empty image works; one pixel gives 0.0.
     """
     gray = _as_supported(gray)
-    if gray.size == 0:
-        return 0.0
+    if max(gray.shape) < 3:
+        return 0.0                  # smaller than F4's 3-px support in both directions
     mean, std = cv2.meanStdDev(gray)
     mean_value = float(mean[0, 0])
     if mean_value <= 0.0:
@@ -229,6 +245,79 @@ def vollath_f4(gray: np.ndarray) -> float:
         total += (_mean_square(cv2.absdiff(gray[2:, :], gray[:-2, :]))
                   - _mean_square(cv2.absdiff(gray[1:, :], gray[:-1, :])))
     return max(0.0, 0.5 * total)
+
+
+TEXTURE_FLOOR = 2e-4     # normalized_vollath_f4's constant floor, see there
+ENERGY_FLOOR = 16.0      # grey levels^2 (4^2): mean(I^2) below this counts as this (see below)
+
+
+def _energy(gray: np.ndarray) -> float:
+    """mean(I^2), floored at :data:`ENERGY_FLOOR` so a black frame does not divide by ~0."""
+    return max(_mean_square(gray), ENERGY_FLOOR)
+
+
+def normalized_vollath_f4(gray: np.ndarray) -> float:
+    """Vollath's F4 over the frame's energy: ``F4 / mean(I^2)`` (the proposed default).
+
+    ``mean(I^2) = mean(I)^2 + var(I)``, floored at :data:`ENERGY_FLOOR` (a black frame
+    reads ~0, not "infinitely sharp").
+
+    Why this one (evidence in docs/measures.md, produced by ``tools/measure_study.py``):
+
+    - Exposure: a gain ``g`` scales F4 and ``mean(I^2)`` both by ``g^2``, so it cancels. On
+      the real defocus x exposure series (centre ROI) it ranks defocus identically at every
+      exposure, and the sharpest frame beats every defocused frame at every *other*
+      exposure too, so a scan whose exposure changes from step to step finds focus.
+      Dividing by ``mean(I)^2`` instead cancels the gain as well, but measured on that
+      series it over-corrects (the dark frames read sharper) enough to lose that last
+      property; the ``var(I)`` in ``mean(I^2)`` damps it.
+    - Noise: F4's lag-2 minus lag-1 difference cancels spatially white noise in
+      expectation (shot noise included, whose variance follows the brightness), so it can
+      run at full resolution: on the fpd sweep with realistic and high simulated sensor
+      noise its fitted peak moves by hundredths of a millimetre, where the Laplacian
+      variance at full resolution moves by ~16 mm.
+    - No downsample needed, so no bias: downsampling low-passes the image and on a real lens
+      lower frequencies peak elsewhere (1.8 mm for the Laplacian at downsample 2 on the fpd
+      sweep, 2.6 mm for F4 itself).
+
+    ``+ TEXTURE_FLOOR`` (:data:`TEXTURE_FLOOR`, 2e-4; not added to a constant image, which
+    gives 0.0): F4 cancels noise, so a textureless frame reads ~0 plus estimation noise, and
+    the searches' relative-contrast flat test ``(max - min) / max`` would see a "peak" in
+    that noise. The constant acts as the noise floor the Laplacian has by nature, but it is
+    exposure-invariant and the same for every frame, so it changes neither rankings nor
+    fitted peaks (a parabola's vertex ignores an offset). Chosen on the simulator: a flat
+    scene at 160x120 with high noise stays below the default ``min_peak_contrast`` of 0.3,
+    a low-texture scene at 160x120 stays well above it (docs/measures.md). A stop-gap until
+    the flat decision judges significance against measured noise (issue 12).
+
+    Limits: noise that is correlated between neighbouring pixels (demosaicing, JPEG,
+    denoising) is not cancelled; F4's band is mid-to-high frequency, so its peak is about
+    as broad as Brenner's. A direction below 3 px contributes 0.0; below 3 px in both, 0.0.
+    """
+    gray = _as_supported(gray)
+    if max(gray.shape) < 3:
+        return 0.0                  # smaller than F4's 3-px support in both directions
+    mean, std = cv2.meanStdDev(gray)
+    if std[0, 0] == 0.0:
+        return 0.0                  # constant: no information at all
+    energy = max(float(std[0, 0] ** 2 + mean[0, 0] ** 2), ENERGY_FLOOR)
+    return vollath_f4(gray) / energy + TEXTURE_FLOOR
+
+
+def normalized_tenengrad(gray: np.ndarray) -> float:
+    """Tenengrad over the frame's energy: ``T / mean(I^2)`` (floored as in
+    :func:`normalized_vollath_f4`).
+
+    Exposure-invariant like :func:`normalized_vollath_f4` (a gain cancels), but Sobel
+    gradients keep white noise (gain 12 per direction): at full resolution on noisy frames
+    the noise term ``~24 sigma^2 / mean(I^2)`` grows as the frame darkens, so the curve
+    climbs towards dark frames (on the fpd sweep with simulated noise it peaks among the
+    black frames at the end). Use it with a downsample, or on clean frames. Needs 3x3.
+    """
+    gray = _as_supported(gray)
+    if min(gray.shape) < 3:
+        return 0.0
+    return tenengrad(gray) / _energy(gray)
 
 
 DCT_BLOCK = 8
@@ -337,6 +426,8 @@ MEASURES: dict[str, Callable[[np.ndarray], float]] = {
     'vollath_f4': vollath_f4,
     'dct_energy_ratio': dct_energy_ratio,
     'scharr_variance': scharr_variance,
+    'normalized_vollath_f4': normalized_vollath_f4,
+    'normalized_tenengrad': normalized_tenengrad,
 }
 
 # The seed blur classifier's feature vector: not all of these are focus measures (see

@@ -435,19 +435,93 @@ def test_find_peaks():
     assert len(strategies.find_peaks(broad, 0.3)) == 1
 
 
-@pytest.mark.parametrize('name', ['webcam_score', 'dslr_sweep'])
-def test_baselines_run_to_an_outcome(name):
-    # Started on the slope (the score agent gets lost in a flat tail: its known weakness).
-    lens = Lens(gaussian(430.0, 35.0, 0.1), 0.02, seed=1, start=380.0)
-    outcome = run(strategies.make_baseline(name, SearchConfig(), 380.0), lens, limit=2000)
-    assert outcome.success
-    assert abs(outcome.position - 430.0) <= 20.0
-    # Neither seed project knew flat curves: a featureless scene is a false success.
-    flat = run(strategies.make_baseline(name, SearchConfig(), 0.0),
-               Lens(lambda x: 1.0, 0.02, seed=2), limit=2000)
-    assert flat.success
+class ScriptedLens:
+    """Reports a scripted reading per frame, wherever the lens is; records the moves."""
+
+    def __init__(self, readings, start=0.0):
+        self.readings = iter(readings)
+        self.position = start
+        self.moves: list[Move] = []
+
+    def move(self, move):
+        self.moves.append(move)
+        self.position = self.position + move.target if move.relative else move.target
+        return self.position, next(self.readings)
+
+
+def test_webcam_score_decides_like_seed_000_client():
+    # Seed 000: a decision every 40 frames from the median of the last 7 readings, against
+    # the previous decision's median; the score resets each cycle, so a better median keeps
+    # the direction and a worse one turns round; the motor runs between decisions.
+    search = strategies.make_baseline('webcam_score', SearchConfig(), 500.0)
+    search.calibrate(1800.0)                       # thresholds 500 and 1, as in the seed
+    assert (search.stop_high, search.stop_low) == pytest.approx((500.0, 1.0))
+    # 41 frames then 40 per decision: medians 100, 200 (better), 150 (worse), 600 (stop).
+    readings = [0.0] * 34 + [100.0] * 7 + [0.0] * 33 + [200.0] * 7 + [0.0] * 33 + [150.0] * 7
+    readings += [0.0] * 33 + [600.0] * 7
+    lens = ScriptedLens(readings, start=500.0)
+    outcome = run(search, lens, limit=len(readings))
+    assert [(frame, median, msg) for frame, median, msg in search.decisions] == [
+        (41, 100.0, 'forward'), (81, 200.0, 'forward'), (121, 150.0, 'back'),
+        (161, 600.0, 'stop')]
+    assert outcome.success and len(lens.moves) == 161
+    # Resting until the first decision, then one coarse step per decision, continuously.
+    travel = SearchConfig().coarse_step / 40
+    assert {m.target for m in lens.moves[:41]} == {0.0}
+    assert all(m.target == travel for m in lens.moves[41:121])
+    assert all(m.target == -travel for m in lens.moves[121:])
+    assert outcome.position == pytest.approx(500.0 + 80 * travel - 40 * travel)
+
+
+def test_webcam_score_stops_below_the_low_threshold_and_times_out_otherwise():
+    search = strategies.make_baseline('webcam_score', SearchConfig(), 0.0)
+    search.calibrate(1800.0)
+    dark = run(search, ScriptedLens([0.5] * 41))
+    assert dark.success and search.decisions[-1][2] == 'stop'       # the seed's "< 1" stop
+    search = strategies.make_baseline('webcam_score', SearchConfig(), 0.0)
+    search.calibrate(1800.0)
+    never = run(search, ScriptedLens([300.0] * 2000), limit=2000)
+    assert not never.success and never.error == 'timeout'
+    assert len(search.samples) == search.max_frames
+    with pytest.raises(ValueError, match='in_focus_reading'):
+        search.calibrate(0.0)
+
+
+def test_webcam_score_finds_a_peak_from_its_slope_and_claims_a_flat_scene():
+    # Started below a peak whose in-focus reading is 1.1: the stop threshold is 0.31, which
+    # this curve crosses on its slope, where the seed's rule stops.
+    curve = gaussian(430.0, 35.0, 0.1)
+    search = strategies.make_baseline('webcam_score', SearchConfig(), 300.0)
+    search.calibrate(curve(430.0))
+    outcome = run(search, Lens(curve, 0.02, seed=1, start=300.0), limit=2000)
+    assert outcome.success and 300.0 < outcome.position < 430.0
+    assert curve(outcome.position) > search.stop_high * 0.9
+    # The seed knows no flat curves: calibrated on a featureless scene it stops and claims.
+    flat = strategies.make_baseline('webcam_score', SearchConfig(), 0.0)
+    flat.calibrate(1.0)
+    assert run(flat, Lens(lambda x: 1.0, 0.02, seed=2), limit=2000).success
     with pytest.raises(ValueError, match='known'):
         strategies.make_baseline('golden', SearchConfig())
+
+
+def test_dslr_sweep_refines_in_smaller_steps_down_to_the_fine_step():
+    config = SearchConfig()
+    for index, (curve, peak, _, _) in enumerate(curve_cases(20, seed=9, widths=WIDTHS)):
+        lens = Lens(curve, 0.0, start=500.0)
+        outcome = run(strategies.make_baseline('dslr_sweep', config, 500.0), lens)
+        assert outcome.success
+        sweep = [m.target for m in lens.moves if m.phase == 'sweep']
+        assert sweep == scan_positions(0.0, 1000.0, config.sweep_step)
+        fine = [m.target for m in lens.moves if m.phase == 'fine']
+        gaps = sorted({round(b - a, 6) for a, b in zip(fine, fine[1:]) if b > a})
+        # 25 -> 12.5 -> 10: both smaller steps are used, the last one is the fine step.
+        assert 12.5 in gaps and config.fine_step in gaps and max(gaps) <= 12.5
+        # The best sample on a noiseless curve: within half the finest step of the peak.
+        assert abs(outcome.position - peak) <= config.fine_step / 2 + 1e-9
+        assert lens.moves[-1].phase == 'final'
+    flat = run(strategies.make_baseline('dslr_sweep', config, 0.0),
+               Lens(lambda x: 1.0, 0.02, seed=2))
+    assert flat.success                          # the seed knows no flat curves either
 
 
 @pytest.mark.parametrize('changes, field', [

@@ -359,16 +359,17 @@ def xp005():
 # argmax lands 4 mm off for most measures (at -45 or -53). The peak of the least-squares
 # parabola over the top half of the curve (strategies.refine_peak, what the searches use)
 # lies within 3 mm of -49 for the measures below, on the full frame at downsample 1.
-# It does not for modified_laplacian (-41) or normalized_variance (-95: it follows the
-# illumination fall-off towards the black frames): asserted too, so the docs stay true.
-@pytest.mark.parametrize('name', NAMES)
+# Where each measure's peak lies on this stack, modified_laplacian and normalized_variance
+# included, is a figure the focus benchmark prints (docs/benchmark.md), not a test.
+STACK_MEASURES = [name for name in NAMES
+                  if name not in ('modified_laplacian', 'normalized_variance')]
+
+
+@pytest.mark.parametrize('name', STACK_MEASURES)
 def test_peak_of_the_real_focus_sweep(xp005, name):
     from autofocus.core.strategies import refine_peak
     zs, frames = xp005
     curve = [measures.compute(frame, [name], (0, 0, 1, 1))[name] for frame in frames]
     peak = refine_peak(list(zip(zs, curve)))
-    if name in ('modified_laplacian', 'normalized_variance'):
-        assert abs(peak + 49.0) > 3.0
-    else:
-        assert abs(peak + 49.0) <= 3.0, peak
-        assert abs(zs[int(np.argmax(curve))] + 49.0) <= 8.0     # raw argmax: -57..-45
+    assert abs(peak + 49.0) <= 3.0, peak
+    assert abs(zs[int(np.argmax(curve))] + 49.0) <= 8.0     # raw argmax: -57..-45

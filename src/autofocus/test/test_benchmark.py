@@ -76,6 +76,10 @@ def test_benchmark_is_deterministic():
     second = benchmark.sim_trials(['golden', 'webcam_score'], 4, seed=5)
     assert [(r.frames, r.error, r.time) for r in first] == [
         (r.frames, r.error, r.time) for r in second]
+    # Split over worker processes: the same trials, in the same order.
+    split = benchmark.sim_trials(['golden', 'webcam_score'], 4, seed=5, jobs=2)
+    assert [(r.scene, r.frames, r.error, r.time) for r in split] == [
+        (r.scene, r.frames, r.error, r.time) for r in first]
 
 
 class _Recorder(strategies.Search):

@@ -285,14 +285,34 @@ def grid_cell(index):
     return scene, noise, start, play
 
 
-def sim_trials(names, count, seed, width=160, height=120):
-    """Run ``count`` grid trials per strategy on the simulated lens; list of TrialResult."""
+def sim_trials(names, count, seed, width=160, height=120, jobs=1):
+    """Run ``count`` grid trials per strategy on the simulated lens; list of TrialResult.
+
+    Each trial draws its randomness from (seed, trial index) only, so ``jobs`` worker
+    processes (each taking every jobs-th trial) give the same results as one.
+    """
+    if jobs > 1:
+        import concurrent.futures
+        with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
+            parts = list(pool.map(_sim_trials, [names] * jobs, [count] * jobs, [seed] * jobs,
+                                  [width] * jobs, [height] * jobs, range(jobs), [jobs] * jobs))
+        by_index = {}
+        for part in parts:
+            by_index.update(part)
+        return [r for index in sorted(by_index) for r in by_index[index]]
+    part = _sim_trials(names, count, seed, width, height, 0, 1)
+    return [r for index in sorted(part) for r in part[index]]
+
+
+def _sim_trials(names, count, seed, width, height, first, every):
+    """{trial index: [TrialResult per strategy]} for indices first, first + every, ..."""
     lenses = _SimLens(width, height, seed)
     measure = _measure()
     optics = _Optics(width, height, seed, measure)
     rig = Rig()
-    results = []
-    for index in range(count):
+    results = {}
+    for index in range(first, count, every):
+        results[index] = []
         scene, noise, start, play = grid_cell(index)
         rng = np.random.default_rng([seed, index])
         focus = float(rng.uniform(150.0, 600.0 if scene == 'two_planes' else 850.0))
@@ -321,9 +341,10 @@ def sim_trials(names, count, seed, width=160, height=120):
                 fraction = float('nan')
             else:
                 fraction = optics.sharpness(scene, gear.lens, focus) / best
-            results.append(TrialResult(name, 'sim', scene, noise, start, play, truth, dof,
-                                       outcome.success, outcome.error, outcome.warning, frames,
-                                       moves, elapsed, error, error / dof, fraction, visited))
+            results[index].append(TrialResult(
+                name, 'sim', scene, noise, start, play, truth, dof, outcome.success,
+                outcome.error, outcome.warning, frames, moves, elapsed, error, error / dof,
+                fraction, visited))
     return results
 
 
@@ -652,6 +673,8 @@ def main(argv=None) -> int:
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--out', default=DEFAULT_OUT, help='output directory')
     parser.add_argument('--quick', action='store_true', help='a tiny run (smoke test)')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='worker processes for the simulated trials (same results)')
     args = parser.parse_args(argv)
     if args.quick:
         args.trials, args.stack_trials = 8, 2
@@ -659,7 +682,7 @@ def main(argv=None) -> int:
         parser.error('--trials must be >= 1 and --stack-trials >= 0')
     names = all_strategies()
     started = time.monotonic()
-    results = sim_trials(names, args.trials, args.seed)
+    results = sim_trials(names, args.trials, args.seed, jobs=max(1, args.jobs))
     results += stack_trials(names, args.stack_trials, args.seed)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -589,6 +589,7 @@ def plot_examples(path, names, seed, width=160, height=120):
     grid = np.arange(0.0, 1001.0, 5.0)
     rng = np.random.default_rng(seed)
     curve = [measure(sim.render_gray(p, rng=rng)) for p in grid]
+    in_focus = _reading(lambda a, b: sim.render_gray(a, rng=rng), measure, focus)
     figure, axes = plt.subplots(len(names), 1, figsize=(8, 2.2 * len(names)), sharex=True,
                                 dpi=90)
     try:
@@ -596,7 +597,7 @@ def plot_examples(path, names, seed, width=160, height=120):
             gear = lens_sim.Gear(BACKLASH, motor=start)
             frame_rng = np.random.default_rng(seed + 1)
             outcome, frames, _, elapsed, visited = run_closed_loop(
-                make(name, strategies.SearchConfig(backlash=1.5 * BACKLASH), start),
+                make(name, strategies.SearchConfig(backlash=1.5 * BACKLASH), start, in_focus),
                 lambda a, b: sim.render_gray(a, None if abs(b - a) < 1e-9 else b,
                                              rng=frame_rng),
                 measure, gear, Rig(), 0.0, 1000.0)

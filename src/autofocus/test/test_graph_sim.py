@@ -21,14 +21,21 @@ FINE_STEP = yaml.safe_load(AUTOFOCUS_YAML.read_text())['/**/focus_server']['ros_
 
 
 class Graph:
-    def __init__(self, ros, node_process, tmp_path, namespace='', compose='true', **lens):
+    def __init__(self, ros, node_process, tmp_path, namespace='', compose='true', server=None,
+                 **lens):
         config = yaml.safe_load(SIM_YAML.read_text())
         config['/**/camera']['ros__parameters'].update(lens)
         sim_params = tmp_path / 'sim.yaml'
         sim_params.write_text(yaml.safe_dump(config))
-        self.process = node_process('autofocus', 'bringup', ros=False,
-                                    args=['use_sim:=true', f'sim_params_file:={sim_params}',
-                                          f'namespace:={namespace}', f'compose:={compose}'])
+        args = ['use_sim:=true', f'sim_params_file:={sim_params}', f'namespace:={namespace}',
+                f'compose:={compose}']
+        if server:  # focus_server parameters changed from the shipped autofocus.yaml
+            params = yaml.safe_load(AUTOFOCUS_YAML.read_text())
+            params['/**/focus_server']['ros__parameters'].update(server)
+            params_file = tmp_path / 'autofocus.yaml'
+            params_file.write_text(yaml.safe_dump(params))
+            args.append(f'params_file:={params_file}')
+        self.process = node_process('autofocus', 'bringup', ros=False, args=args)
         prefix = f'/{namespace}/' if namespace else ''
         self.action = FocusAction(ros, prefix + 'focus')
         self.states = ros.collect(MotorState, prefix + 'focus_motor/state', qos=100)
@@ -74,7 +81,10 @@ def test_coarse_fine_focuses_within_one_fine_step_from_any_start(
 
 def test_cancel_mid_run_stops_the_motor_and_a_second_goal_is_refused(
         ros, node_process, tmp_path):
-    graph = Graph(ros, node_process, tmp_path, focus_position=500.0)
+    # The goal must still be running when it is canceled: on a loaded machine frames can
+    # take longer than the shipped frame_timeout (2 s), which would abort it first.
+    graph = Graph(ros, node_process, tmp_path, focus_position=500.0,
+                  server={'frame_timeout': LOADED / 2, 'move_timeout': LOADED / 2})
     graph.move_motor_to(0.0)
     handle = graph.action.send(Focus.Goal(strategy='sweep'))
     assert handle.accepted

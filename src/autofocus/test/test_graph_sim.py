@@ -113,8 +113,11 @@ def test_cancel_mid_run_stops_the_motor_and_a_second_goal_is_refused(
 def test_featureless_scene_aborts_without_claiming_focus(ros, node_process, tmp_path):
     # In a namespace: the YAML's /**/ keys must still reach every node, or the
     # lens would show the default textured scene and this goal would succeed.
-    graph = Graph(ros, node_process, tmp_path, namespace='bench2', scene='flat')
-    response = graph.focus(Focus.Goal(timeout=60.0))
+    # A loaded machine can delay the first frames past the shipped frame_timeout (2 s):
+    # that would end the goal as NO_FRAMES before the scene is judged.
+    graph = Graph(ros, node_process, tmp_path, namespace='bench2', scene='flat',
+                  server={'frame_timeout': LOADED / 2, 'move_timeout': LOADED / 2})
+    response = graph.focus(Focus.Goal(timeout=2 * LOADED), timeout=3 * LOADED)
     assert response.status == GoalStatus.STATUS_ABORTED
     assert not response.result.success
     assert response.result.error_code == Focus.Result.FLAT_CURVE, response.result.error_msg

@@ -11,8 +11,10 @@ import os
 import pathlib
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
+import traceback
 
 import pytest
 import yaml
@@ -69,14 +71,35 @@ class RosHarness:
         self.node = rclpy.create_node('test_harness', context=self.context)
         self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
         self.executor.add_node(self.node)
+        # Tracebacks of exceptions raised in node callbacks: printed at once (pytest shows
+        # them with a failing test's output) and turned into a failure by the fixture.
+        self.errors: list[str] = []
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
 
     def _spin(self):
-        try:
-            self.executor.spin()
-        except Exception:  # the context shutting down ends the spin
-            pass
+        # spin() would end at a callback's exception (the executor re-raises it) and stop
+        # every later callback: record it and keep spinning until the context shuts down.
+        from rclpy.executors import ExternalShutdownException, ShutdownException
+
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.1)
+            except (ShutdownException, ExternalShutdownException):
+                break                           # close(): the executor or context shut down
+            except Exception:
+                if not self.context.ok():
+                    break
+                text = traceback.format_exc()
+                self.errors.append(text)
+                print(f'exception in a node callback of the test harness:\n{text}',
+                      file=sys.stderr, flush=True)
+
+    def check_callbacks(self):
+        """Fail the test when a node callback raised (each traceback in the message)."""
+        if self.errors:
+            pytest.fail(f'{len(self.errors)} exception(s) in node callbacks:\n'
+                        + '\n'.join(self.errors), pytrace=False)
 
     def add_node(self, node):
         self.executor.add_node(node)
@@ -101,6 +124,7 @@ def ros(ros_domain):
     harness = RosHarness()
     yield harness
     harness.close()
+    harness.check_callbacks()
 
 
 def executable(package: str, name: str) -> str:

@@ -18,8 +18,11 @@ def test_dslr_row_runs_hill_climb_on_the_grid_and_charges_each_drive_call():
     results = benchmark.dslr_trials(8, seed=3)
     assert {(r.strategy, r.lens) for r in results} == {('hill_climb', 'dslr_relative')}
     assert {r.scene for r in results} == set(benchmark.SCENES)
-    row, = benchmark.summarise(results)
-    assert row['trials'] == 8 and row['false_focus_flat'] == 0
+    rows = benchmark.summarise(results)
+    assert {row['class'] for row in rows} == set(benchmark.SCENES) - {'flat'}
+    assert sum(row['trials'] for row in rows) == sum(r.scene != 'flat' for r in results)
+    flat, = benchmark.flat_rows(results)
+    assert flat['false_focus'] == 0
     # The drive's pace (one call of 10 units per 0.2 s) is charged for every unit moved.
     speed = benchmark.DSLR_UNITS_PER_STEP / benchmark.DSLR_STEP_TIME
     for r in results:

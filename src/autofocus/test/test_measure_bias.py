@@ -163,9 +163,12 @@ def test_black_frames_do_not_read_sharp(sweep):
 @pytest.mark.parametrize('strategy', ['sweep', 'coarse_fine', 'golden'])
 def test_searches_find_best_focus_while_exposure_changes(exposure_values, strategy):
     # The same scans driven through the real search strategies, as the focus server drives
-    # them: the lens position is D, the frame seen there has that scan's exposure.
+    # them: the lens position is D, the frame seen there has that scan's exposure. The
+    # series is one-sided (D = 0..9); mirrored to -9..9 the best focus lies inside the
+    # range, as on a real lens, rather than at its edge (where a search rightly cannot
+    # tell whether the peak lies beyond: PEAK_OUT_OF_RANGE).
     from autofocus.core.strategies import Outcome, SearchConfig, make_search
-    config = SearchConfig(range_min=0.0, range_max=9.0, sweep_step=1.0, coarse_step=3.0,
+    config = SearchConfig(range_min=-9.0, range_max=9.0, sweep_step=1.0, coarse_step=3.0,
                           fine_step=1.0)
     for label, scan in exposure_scans([20, 40, 60], 10, seed=5, random_scans=10).items():
         search = make_search(strategy, config, 9.0)
@@ -174,7 +177,7 @@ def test_searches_find_best_focus_while_exposure_changes(exposure_values, strate
             if isinstance(result, Outcome):
                 break
             position = position + result.target if result.relative else result.target
-            d = min(max(int(round(position)), 0), 9)
+            d = min(int(round(abs(position))), 9)
             result = search.observe(position, exposure_values[(d, scan[d])])
         assert isinstance(result, Outcome) and result.success, (label, result)
         assert abs(result.position) <= 0.5, (label, scan, result)

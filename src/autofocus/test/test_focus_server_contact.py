@@ -107,19 +107,26 @@ def test_lost_frames_abort_the_goal_naming_the_camera(rig):
     assert response.status == GoalStatus.STATUS_ABORTED
     assert result.error_code == Focus.Result.NO_FRAMES, result.error_msg
     assert 'lost the camera' in result.error_msg and 'sharpness/metrics' in result.error_msg
+    # The server's own figure: the silence it measured from the last frame it received.
+    silence = float(re.search(r'for ([\d.]+) s \(camera_timeout', result.error_msg).group(1))
+    assert 1.0 <= silence <= 2.0
+    # From the camera's side: a server that falls behind its queue on a loaded machine
+    # receives the last frames late, so this bound is looser (it guards against "never").
     (aborted_at,) = log_events(server.log(), 'failed: lost the camera')
-    assert aborted_at - camera.stopped_at < 2.0, server.log()
+    assert aborted_at - camera.stopped_at < 6.0, server.log()
     # The server sent a stop; the motor is at rest.
     camera.running.set()
 
 
 def test_keepalives_carry_a_long_move_and_a_stalled_server_stops_the_motor(ros, rig):
     commands = ros.collect(MotorCommand, 'focus_motor/command', qos=100)
-    server, motor, action, camera = rig(motor_params={'default_speed': 50.0,
-                                                      'watchdog_timeout': 1.0})
+    # A watchdog well above the keepalive period (a loaded test machine can stall a process
+    # for a moment), and moves far longer than it.
+    server, motor, action, camera = rig(motor_params={'default_speed': 40.0,
+                                                      'watchdog_timeout': 1.5})
     states = ros.collect(MotorState, 'focus_motor/state')
     camera.varying = False  # every goal fails, so the server's log severity never changes
-    # sweep_step 100 at 50 units/s: every move takes 2 s, twice the watchdog_timeout.
+    # sweep_step 100 at 40 units/s: every move takes 2.5 s, well beyond watchdog_timeout.
     handle = action.send(Focus.Goal(strategy='sweep', range_min=0.0, range_max=300.0,
                                     timeout=60.0))
     response = action.result(handle, 60.0)

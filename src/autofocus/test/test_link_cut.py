@@ -99,6 +99,14 @@ class Lan:
         tag = f'{os.getpid() % 100000}'
         self.ns = {role: f'af{tag}{role}' for role in ('pc', 'pi', 'lan')}
         self.processes = []
+        try:
+            self._build()
+        except BaseException:
+            self.close()  # never leave half a network behind
+            raise
+
+    def _build(self):
+        tmp_path = self.tmp
         for name in self.ns.values():
             run('ip', 'netns', 'add', name)
         pi = self.ns['pi']
@@ -325,6 +333,8 @@ def test_killed_driver_aborts_the_goal_and_the_restart_is_honest_about_the_posit
     record = json.loads(motor.position_file.read_text())
     motor.start()
     driver_log = motor.process.log()
+    print('restarted driver: ' + ('position unknown (killed mid-move)' if record['moving']
+                                  else f"position {record['position']:g} restored"))
     if record['moving']:
         # Killed mid-move: the position is unknown, and absolute searches are refused.
         assert 'position unknown' in driver_log and 'moving' in driver_log, driver_log

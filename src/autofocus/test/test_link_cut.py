@@ -411,3 +411,21 @@ def test_a_stranger_on_the_subnet_cannot_move_a_motor_behind_the_peers_profile(l
     assert wait_for(lambda: not stranger.alive(), 60.0), stranger.log()
     assert 'matched 1' in stranger.log(), stranger.log() + motor.process.log()
     assert motor.pin_changes(), motor.process.log()
+
+
+def test_a_stranger_who_targets_the_pi_is_answered_despite_the_profile(lan):
+    """What the discovery profile does NOT do (docs/reliability.md): authenticate. A sender
+    that lists the Pi's address as its own initial peer is discovered and obeyed; against
+    that, SROS2 or a firewall. If this ever fails, the docs' warning is out of date."""
+    motor = Motor(lan, watchdog_timeout=5.0)
+    seed_known_position(motor)
+    motor.start()
+    targeted = lan.tmp / 'fastdds_targeted.xml'
+    targeted.write_text(lan.profiles['default'].read_text().replace(
+        '<rtps>', '<rtps><builtin><initialPeersList><locator><udpv4><address>'
+        f'{PI_ADDRESS}</address></udpv4></locator></initialPeersList></builtin>'))
+    lan.profiles['targeted'] = targeted
+    stranger = lan.start('lan', [sys.executable, '-c', STRANGER, '8'], 'stranger', 'targeted')
+    assert wait_for(lambda: not stranger.alive(), 60.0), stranger.log()
+    assert 'matched 1' in stranger.log(), stranger.log() + motor.process.log()
+    assert motor.pin_changes(), motor.process.log()

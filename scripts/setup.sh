@@ -12,6 +12,14 @@ venv="${AUTOFOCUS_VENV:-$repo/.venv}"
 python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null || python=python3
 
+# The network-namespace tests (link cut, stranger on the subnet) need ip and tc
+# (iproute2); installed when running as root on a machine without them (CI).
+if { ! command -v ip >/dev/null || ! command -v tc >/dev/null; } && [ "$(id -u)" = 0 ] \
+    && command -v apt-get >/dev/null; then
+  echo "[setup] installing iproute2 (ip, tc) for the network-namespace tests"
+  apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null
+fi
+
 stamp="$venv/.autofocus-requirements"
 if [ ! -x "$venv/bin/python" ]; then
   echo "[setup] creating venv $venv"

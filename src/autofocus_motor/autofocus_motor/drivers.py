@@ -79,6 +79,10 @@ class MotorDriver:
         self._goal = float(initial_position)
         self._speed = 0.0  # signed in VELOCITY mode, positive otherwise
         self._deadline: Optional[float] = None  # VELOCITY mode stops here unless renewed
+        # Any motion stops here unless renew_contact() moves it (None: no contact watchdog).
+        self._contact_deadline: Optional[float] = None
+        # When (driver clock) the motor last stopped because the contact deadline passed.
+        self._contact_lost_at: Optional[float] = None
         self._stationary_since = clock()
         self._fault = ''
         self._closed = False
@@ -172,6 +176,42 @@ class MotorDriver:
             self._replan()
             return speed
 
+    def renew_contact(self, timeout: Optional[float]) -> None:
+        """Whatever the motion, stop ``timeout`` s from now unless renewed again.
+
+        The contact watchdog of every mode: the node calls this on each message from its
+        commander, so the motor stops on its own clock (not the caller's polling) when the
+        commander falls silent. ``None`` disarms it.
+        """
+        with self._cond:
+            now = self._clock()
+            self._contact_deadline = None if timeout is None else now + timeout
+            self._contact_lost_at = None
+            if self._is_moving(now):
+                self._replan()
+
+    @property
+    def contact_lost_at(self) -> Optional[float]:
+        """When (driver clock) the contact watchdog last stopped the motor; None if not
+        since the last renew_contact()."""
+        return self._contact_lost_at
+
+    def set_position(self, position: float) -> None:
+        """Declare where the motor is now (homed, or confirmed by hand); only at rest."""
+        if not math.isfinite(position):
+            raise ValueError(f'position must be finite, got {position}')
+        with self._cond:
+            self._check_open()
+            now = self._clock()
+            self._settle(now)
+            if self._is_moving(now):
+                raise RuntimeError('cannot set the position while the motor moves')
+            if not self._min_position <= position <= self._max_position:
+                raise ValueError(f'position {position:g} is outside the soft limits '
+                                 f'[{self._min_position:g}, {self._max_position:g}]')
+            self._mode = self.IDLE
+            self._set_position(float(position))
+
     def stop(self) -> None:
         """Stop as soon as possible (the stepper finishes the half-step it is on)."""
         with self._cond:
@@ -263,6 +303,13 @@ class MotorDriver:
     def _is_moving(self, now: float) -> bool:
         raise NotImplementedError
 
+    def _set_position(self, position: float) -> None:
+        """Redefine the position of a motor at rest (lock held)."""
+        raise NotImplementedError
+
+    def _contact_expired(self, now: float) -> bool:
+        return self._contact_deadline is not None and now >= self._contact_deadline
+
     def _shutdown(self) -> None:
         """Pins off and devices released (called once, without the lock)."""
 
@@ -289,6 +336,11 @@ class _LinearDriver(MotorDriver):
         self._v = 0.0
         self._t_end = self._t0
         self._p_end = self._p0
+        # The segment under way ends at the contact deadline, not where it was going.
+        self._cut_by_contact = False
+
+    def _set_position(self, position: float) -> None:
+        self._p0 = self._p_end = self._goal = position
 
     def _position_now(self, now: float) -> float:
         if self._v == 0.0:
@@ -300,6 +352,7 @@ class _LinearDriver(MotorDriver):
 
     def _plan(self, now: float) -> None:
         self._settle(now)
+        self._cut_by_contact = False
         position = self._position_now(now)
         speed = self._effective_speed(abs(self._speed))
         duration, end = 0.0, position
@@ -314,6 +367,13 @@ class _LinearDriver(MotorDriver):
             if self._deadline is not None and self._deadline - now < duration:
                 duration = max(0.0, self._deadline - now)
                 end = position + velocity * duration
+        if duration > 0.0 and self._contact_deadline is not None \
+                and self._contact_deadline - now < duration:
+            duration = max(0.0, self._contact_deadline - now)
+            end = position + velocity * duration
+            self._cut_by_contact = True
+            if duration <= 0.0:
+                self._contact_lost_at = now
         if duration <= 0.0:
             self._mode = self.IDLE
             if self._v != 0.0:
@@ -328,6 +388,10 @@ class _LinearDriver(MotorDriver):
         self._drive(0.0)
         self._p0, self._t0, self._v, self._t_end = position, when, 0.0, when
         self._stationary_since = when
+        if self._cut_by_contact:
+            self._cut_by_contact = False
+            self._contact_lost_at = when
+            self._mode = self.IDLE
         if self._mode == self.MOVE:
             self._mode = self.IDLE
 
@@ -531,6 +595,10 @@ class StepperDriver(MotorDriver):
     def _position_now(self, now: float) -> float:
         return float(self._position)
 
+    def _set_position(self, position: float) -> None:
+        self._position = self._round_inward(position)
+        self._goal = float(self._position)
+
     def _is_moving(self, now: float) -> bool:
         return self._moving
 
@@ -555,6 +623,12 @@ class StepperDriver(MotorDriver):
 
     def _direction(self, now: float) -> int:
         """Which way the next half-step goes (0: none); ends finished commands."""
+        if self._mode != self.IDLE and self._contact_expired(now):
+            self._mode = self.IDLE
+            self._contact_lost_at = now
+            # No holding torque for a motor nobody commands: every coil off at once.
+            self._release_at = now
+            return 0
         if self._mode == self.MOVE:
             if self._goal > self._position:
                 return 1
@@ -617,6 +691,8 @@ class StepperDriver(MotorDriver):
         wait = self._next_step - now
         if self._deadline is not None and self._mode == self.VELOCITY:
             wait = min(wait, self._deadline - now)
+        if self._contact_deadline is not None and self._mode != self.IDLE:
+            wait = min(wait, self._contact_deadline - now)
         return max(0.0, wait)
 
     def _write_phase(self) -> None:

@@ -6,6 +6,18 @@ stops, and ``/diagnostics`` at 1 Hz. Service ``~/home`` (autofocus_interfaces/sr
 homes a stepper on its home switch (``home_pin``); without one it says so and changes
 nothing. Runs on a Raspberry Pi: imports neither OpenCV nor numpy itself (rclpy 9's Node
 does load numpy, through the generated service_msgs code).
+
+Contact, not just commands: every motion (absolute, relative, velocity) stops by itself
+when nothing (a command or a MODE_KEEPALIVE) has come from the commander for
+``watchdog_timeout``; the stop is logged and published in ``MotorState.fault`` until the
+next command. A command stamped more than ``max_command_age`` away from this node's clock
+is ignored (and DDS lifespan drops it earlier where it can), so commands queued during an
+outage do not replay when the link returns: across machines the clocks must agree to well
+within ``max_command_age`` (chrony/NTP).
+
+Position across restarts: with ``position_file`` the position is written down at every
+start and stop of a motion and restored at start-up; otherwise, or when the record says
+the motor was moving, ``MotorState.position_known`` is false until a MODE_SET_POSITION.
 """
 import math
 import sys
@@ -30,6 +42,7 @@ from rclpy.utilities import remove_ros_args
 
 from autofocus_interfaces.srv import Home
 from autofocus_motor.drivers import DCDriver, HomingStepperDriver, SimDriver, StepperDriver
+from autofocus_motor.position_store import PositionStore
 
 NODE_NAME = 'focus_motor'
 DRIVERS = ('sim', 'stepper', 'dc')
@@ -81,8 +94,10 @@ PARAMETERS: Dict[str, tuple] = {
         description='Soft limit, motor units: targets above it are clamped to it and a '
                     'continuous move stops at it.')),
     'initial_position': (0.0, ParameterDescriptor(
-        description='Where the motor is assumed to be at start-up, motor units (nothing '
-                    'measures an absolute position). Must be within the soft limits.',
+        description='Where the motor is assumed to be at start-up when no position is '
+                    'restored, motor units (nothing measures an absolute position; the state '
+                    'says position_known false unless the driver is sim). Must be within '
+                    'the soft limits.',
         read_only=True)),
     'max_speed': (2000.0, ParameterDescriptor(
         description='Highest speed, units/s; faster commands are clamped to it.',
@@ -94,10 +109,23 @@ PARAMETERS: Dict[str, tuple] = {
         description='Rate of ~/state messages, Hz (plus one whenever motion starts or '
                     'stops).',
         floating_point_range=_float_range(0.1, 1000.0), read_only=True)),
-    'watchdog_timeout': (0.5, ParameterDescriptor(
-        description='A velocity (MODE_VELOCITY) move stops if no command arrives for this '
-                    'long, s. Absolute and relative moves run to completion.',
+    'watchdog_timeout': (0.4, ParameterDescriptor(
+        description='Any motion (absolute, relative, velocity) stops if nothing - a command '
+                    'or a keepalive - comes from the commander for this long, s; the stop '
+                    'is reported in MotorState.fault. A velocity move also needs its '
+                    'velocity command renewed within it.',
         floating_point_range=_float_range(0.01, 60.0))),
+    'max_command_age': (1.0, ParameterDescriptor(
+        description='Commands stamped more than this many seconds before (or after) this '
+                    "node's clock are ignored, so nothing queued during a network outage "
+                    'replays; across machines the clocks must be synchronised (chrony/NTP) '
+                    'to well within it. Also the DDS lifespan of commands.',
+        floating_point_range=_float_range(0.01, 60.0), read_only=True)),
+    'position_file': ('', ParameterDescriptor(
+        description='File where the position is recorded at every start and stop of a '
+                    "motion and restored from at start-up ('~' expands); '' = not "
+                    'recorded: a stepper or DC motor then starts with its position unknown.',
+        read_only=True)),
     'frame_id': (NODE_NAME, ParameterDescriptor(
         description='header.frame_id of ~/state messages.')),
     'home_pin': (-1, ParameterDescriptor(
@@ -148,11 +176,13 @@ class MotorDriverNode(Node):
         error = _validate(values, startup=True)
         if error:
             raise ParameterError(error)
+        start_note = self._restore_position(values)
         self._driver = self._make_driver(values)
         self._driver_name = values['driver']
         self._frame_id = values['frame_id']
         self._default_speed = values['default_speed']
         self._watchdog_timeout = values['watchdog_timeout']
+        self._max_command_age = values['max_command_age']
         if self._default_speed > self._driver.speed_limit:
             self.get_logger().warning(
                 f'default_speed {self._default_speed} is above the speed limit '
@@ -160,7 +190,11 @@ class MotorDriverNode(Node):
         self._last_sequence = 0
         self._last_mode: Optional[int] = None
         self._last_command_time = time.monotonic()
+        # The last message from the commander (a command or keepalive), for the lost-contact
+        # report: monotonic (the drivers' clock) and wall-clock time.
+        self._last_contact = (time.monotonic(), time.time())
         self._command_fault = ''
+        self._contact_fault = ''
         self._was_moving = False
         self._last_fault = ''
         self._stationary_stamp = (None, None)  # (driver time, ROS time) of the last rest
@@ -171,8 +205,12 @@ class MotorDriverNode(Node):
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._state_pub = self.create_publisher(MotorState, '~/state', qos)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        # Lifespan: Fast DDS drops commands older than this from the reader's history (by
+        # their source timestamp); the stamp check in _on_command is the rule, this helps.
+        command_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                                 lifespan=Duration(seconds=self._max_command_age))
         self._command_sub = self.create_subscription(
-            MotorCommand, '~/command', self._on_command, qos)
+            MotorCommand, '~/command', self._on_command, command_qos)
         self._control_timer = self.create_timer(CONTROL_PERIOD, self._on_control_tick)
         self._state_timer = self.create_timer(1.0 / values['state_rate'], self._publish_state)
         self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD,
@@ -182,8 +220,41 @@ class MotorDriverNode(Node):
         self._home_service = self.create_service(
             Home, '~/home', self._on_home, callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(
-            f'{self._driver_description()} ready at position {self._driver.position:g}, '
-            f'limits [{self._driver.min_position:g}, {self._driver.max_position:g}]')
+            f'{self._driver_description()} ready at position {self._driver.position:g} '
+            f'({start_note}), limits [{self._driver.min_position:g}, '
+            f'{self._driver.max_position:g}]')
+        if not self._position_known:
+            self.get_logger().warning(
+                'position unknown: absolute moves are relative to an assumed position until '
+                'the motor is homed and MODE_SET_POSITION confirms where it is')
+
+    def _restore_position(self, values: Dict[str, Any]) -> str:
+        """Decide the start-up position (updates values['initial_position']); say why."""
+        self._store = None
+        if values['position_file']:
+            self._store = PositionStore(values['position_file'], values['driver'])
+            restored = self._store.load(values['min_position'], values['max_position'])
+            self._position_known = restored.known
+            if restored.position is not None and (
+                    values['min_position'] <= restored.position <= values['max_position']):
+                values['initial_position'] = restored.position
+            if restored.known:
+                return restored.reason
+            return f'position unknown: {restored.reason}'
+        # The simulated motor is where it says it is; a real one only where it was put.
+        self._position_known = values['driver'] == 'sim'
+        if self._position_known:
+            return 'simulated: position known'
+        return "position unknown: no 'position_file' to restore it from"
+
+    def _record_position(self, position: float, moving: bool, target=None) -> None:
+        if self._store is None:
+            return
+        try:
+            self._store.save(position, moving, target, known=self._position_known)
+        except OSError as err:
+            self.get_logger().error(f'cannot record the position in {self._store.path}: '
+                                    f'{err}', throttle_duration_sec=5.0)
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -245,9 +316,29 @@ class MotorDriverNode(Node):
             self.get_logger().warning(
                 f'ignoring command {msg.sequence}: target and speed must be finite')
             return
+        age = self._command_age(msg)
+        if age is not None and msg.mode != MotorCommand.MODE_STOP:
+            # A stop is always safe to obey; anything else that old is a replay.
+            self.get_logger().warning(
+                f'ignoring command {msg.sequence} (mode {msg.mode}): {age}',
+                throttle_duration_sec=1.0)
+            return
+        self._last_contact = (time.monotonic(), time.time())
+        try:
+            driver.renew_contact(self._watchdog_timeout)
+        except Exception:  # a closed driver: the command below reports it
+            pass
+        if msg.mode == MotorCommand.MODE_KEEPALIVE:
+            return
+        self._contact_fault = ''
         speed = msg.speed if msg.speed != 0.0 else self._default_speed
         try:
-            if msg.mode == MotorCommand.MODE_ABSOLUTE or msg.mode == MotorCommand.MODE_RELATIVE:
+            if msg.mode == MotorCommand.MODE_SET_POSITION:
+                driver.set_position(msg.target)
+                self._position_known = True
+                self.get_logger().info(f'position set to {driver.position:g}: now known')
+                self._record_position(driver.position, moving=False)
+            elif msg.mode == MotorCommand.MODE_ABSOLUTE or msg.mode == MotorCommand.MODE_RELATIVE:
                 wanted = msg.target
                 if msg.mode == MotorCommand.MODE_RELATIVE:
                     wanted += driver.position
@@ -303,6 +394,9 @@ class MotorDriverNode(Node):
         if response.success:
             # An absolute move refused before homing left its fault; homing answers it.
             self._command_fault = ''
+            # The switch defines the zero: the position is known again, and recorded.
+            self._position_known = True
+            self._record_position(self._driver.state().position, False)
         # (rclpy refuses two severities from one line of code)
         if response.success:
             self.get_logger().info(response.message)
@@ -311,9 +405,33 @@ class MotorDriverNode(Node):
         self._publish_state()
         return response
 
+    def _command_age(self, msg: MotorCommand) -> Optional[str]:
+        """Why a command is too old (or from the future) to act on; None if it is fresh."""
+        stamp = msg.header.stamp
+        if stamp.sec == 0 and stamp.nanosec == 0:
+            return ('it has no header.stamp; stamp every command with the current time '
+                    "(ros2 topic pub: header: {stamp: now})")
+        age = (self.get_clock().now().nanoseconds - (stamp.sec * 10**9 + stamp.nanosec)) / 1e9
+        if abs(age) > self._max_command_age:
+            when = f'{age:.3f} s ago' if age > 0 else f'{-age:.3f} s in the future'
+            return (f'stamped {when}, beyond max_command_age '
+                    f'{self._max_command_age:g} s (a replay after an outage, or clocks not '
+                    f'synchronised: run chrony/NTP on both machines)')
+        return None
+
     def _on_control_tick(self) -> None:
         self._driver.update()
         state = self._driver.state()
+        lost_at = self._driver.contact_lost_at
+        if lost_at is not None and not self._contact_fault:
+            silence = lost_at - self._last_contact[0]
+            self._contact_fault = (
+                f'lost contact: nothing from the commander for {silence:.2f} s '
+                f'(watchdog_timeout {self._watchdog_timeout:g} s), stopped at '
+                f'{state.position:g}')
+            self.get_logger().error(
+                f'{self._contact_fault}; last contact at {self._last_contact[1]:.3f} '
+                f'(wall clock)')
         fault = self._fault(state)
         if fault != self._last_fault:
             if fault:
@@ -338,11 +456,14 @@ class MotorDriverNode(Node):
         msg.target = float(state.target)
         msg.moving = state.moving
         msg.position_measured = self._driver.position_measured
+        msg.position_known = self._position_known
         msg.stationary_since = self._ros_time(state.stationary_since).to_msg()
         msg.min_position = self._driver.min_position
         msg.max_position = self._driver.max_position
         msg.last_command_sequence = self._last_sequence
         msg.fault = self._fault(state)
+        if state.moving != self._was_moving:
+            self._record_position(state.position, moving=state.moving, target=state.target)
         self._was_moving = state.moving
         self._last_fault = msg.fault
         self._state_pub.publish(msg)
@@ -364,6 +485,7 @@ class MotorDriverNode(Node):
             'target': f'{state.target:g}',
             'moving': str(state.moving),
             'position_measured': str(self._driver.position_measured),
+            'position_known': str(self._position_known),
             'min_position': f'{self._driver.min_position:g}',
             'max_position': f'{self._driver.max_position:g}',
             'last_command_sequence': str(self._last_sequence),
@@ -397,7 +519,7 @@ class MotorDriverNode(Node):
     # -- helpers --------------------------------------------------------------------------
 
     def _fault(self, state) -> str:
-        return state.fault or self._command_fault
+        return state.fault or self._command_fault or self._contact_fault
 
     def _ros_time(self, driver_time: float):
         """The ROS time of an instant on the driver's (monotonic) clock.
@@ -436,7 +558,10 @@ class MotorDriverNode(Node):
         # threads can read its state, and its commands fail into a reported fault.
         driver = getattr(self, '_driver', None)
         if driver is not None:
+            was_closed = driver.closed
             driver.close()
+            if not was_closed and getattr(self, '_store', None) is not None:
+                self._record_position(driver.position, moving=False)
 
     def destroy_node(self) -> None:
         # Pins off first: whatever happens while the node is torn down, the motor is safe.

@@ -40,6 +40,7 @@ class MotorClient:
     def __init__(self, ros, node='/focus_motor'):
         self.states = ros.collect(MotorState, f'{node}/state')
         self.publisher = ros.node.create_publisher(MotorCommand, f'{node}/command', 10)
+        self.clock = ros.node.get_clock()
         self.sequence = 0
 
     def wait_ready(self, timeout=STARTUP_TIMEOUT, process=None):
@@ -49,10 +50,12 @@ class MotorClient:
             pytest.fail(f'motor driver exited:\n{process.log()}')
         assert ready, 'motor driver did not come up'
 
-    def send(self, mode, target=0.0, speed=0.0):
+    def send(self, mode, target=0.0, speed=0.0, stamp=None):
+        """Publish a command stamped now (or with `stamp`, a builtin_interfaces/Time)."""
         self.sequence += 1
         msg = MotorCommand(mode=mode, target=float(target), speed=float(speed),
                            sequence=self.sequence)
+        msg.header.stamp = stamp if stamp is not None else self.clock.now().to_msg()
         self.publisher.publish(msg)
         return self.sequence
 

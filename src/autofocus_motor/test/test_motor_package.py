@@ -124,9 +124,12 @@ def test_motor_yaml_lists_every_parameter_with_the_right_type():
     assert list(params) == list(PARAMETERS)
     for name, (default, _) in PARAMETERS.items():
         assert type(params[name]) is type(default), name
-        if name != 'driver':  # the Pi's file names its motor; the node defaults to sim
+        # The Pi's file names its motor and records its position; the node defaults to sim
+        # and to no file (tests and simulations must not share one).
+        if name not in ('driver', 'position_file'):
             assert params[name] == default, name
     assert params['driver'] == 'stepper'
+    assert params['position_file'].endswith('.json')
 
 
 def test_sim_yaml_sets_known_parameters():

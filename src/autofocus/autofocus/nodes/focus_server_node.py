@@ -17,6 +17,14 @@ the reason. Parameters are checked together at start-up (ConfigError: exit 2).
 A frame counts for a lens position only if its stamp is later than the
 moment the motor reported coming to rest there plus the settle time: stamps
 are compared, never "the next frame".
+
+Contact: while a goal runs the server sends the motor a keepalive every
+`keepalive_period` (the driver stops any motion when it hears nothing for its
+`watchdog_timeout`), and watches the motor's fixed-rate state and the camera's
+frames: no state for `motor_state_timeout` aborts the goal with
+MOTOR_CONTACT_LOST, no frames for `camera_timeout` (once they were flowing)
+with NO_FRAMES, each naming what was lost. Commands carry their stamp and a DDS
+lifespan, so none is delivered late after an outage.
 """
 import sys
 import collections
@@ -34,6 +42,7 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.duration import Duration
 from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 
 from autofocus.core import measures, strategies
@@ -47,6 +56,7 @@ POLL = 0.02  # seconds between checks for cancel and deadlines while waiting
 # the motor has not been heard for STOP_SILENCE seconds (it is gone: no report will come).
 STOP_REPORT_WAIT = 2.0
 STOP_SILENCE = 0.5
+STALL = 0.25  # a gap this long between two such checks means this process was paused
 
 
 class GoalEnded(Exception):
@@ -121,6 +131,23 @@ class FocusServerNode(Node):
                                     low=0.0, high=1e9)
         sharpness_node = declare(self, 'sharpness_node', 'sharpness',
                                  'Name of the sharpness node whose ROI a goal may set')
+        self._motor_state_timeout = declare(
+            self, 'motor_state_timeout', 1.0,
+            'Seconds without a state from the motor driver (it publishes at a fixed rate) '
+            'before a running goal aborts with MOTOR_CONTACT_LOST', low=0.05, high=60.0)
+        self._camera_timeout = declare(
+            self, 'camera_timeout', 1.0,
+            'Seconds without any frame measured (sharpness/metrics), once frames were '
+            'flowing during a goal, before the goal aborts with NO_FRAMES', low=0.05, high=600.0)
+        self._keepalive_period = declare(
+            self, 'keepalive_period', 0.1,
+            "Seconds between keepalives to the motor driver while a goal runs: well below "
+            "the driver's watchdog_timeout", low=0.01, high=10.0)
+        command_lifespan = declare(
+            self, 'command_lifespan', 1.0,
+            'DDS lifespan of motor commands, s: one not delivered by then is dropped, never '
+            "delivered late (the driver also checks stamps against its max_command_age)",
+            low=0.01, high=60.0)
         # A declared range does not stop NaN (every comparison with it is false).
         for name, parameter in self.get_parameters_by_prefix('').items():
             if isinstance(parameter.value, float) and not math.isfinite(parameter.value):
@@ -130,7 +157,12 @@ class FocusServerNode(Node):
         self._group = ReentrantCallbackGroup()
         self._changed = threading.Condition()
         self._motor_state = None
-        self._motor_heard = 0.0
+        # time.monotonic() of the last motor state and metrics received (contact watch).
+        self._motor_state_received = 0.0
+        self._metrics_received = 0.0
+        self._watch_motor = False
+        self._goal_started = 0.0
+        self._last_contact_check = 0.0
         self._metrics = collections.deque(maxlen=256)
         self._busy = False
         self._roi_changed_ns = 0
@@ -138,7 +170,10 @@ class FocusServerNode(Node):
         # echo of an old command for the acknowledgement of a new one.
         self._sequence = random.randrange(1, 2**31)
 
-        self._command_pub = self.create_publisher(MotorCommand, 'focus_motor/command', 10)
+        self._command_pub = self.create_publisher(
+            MotorCommand, 'focus_motor/command',
+            QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                       lifespan=Duration(seconds=command_lifespan)))
         self.create_subscription(MotorState, 'focus_motor/state', self._on_motor_state, 10,
                                  callback_group=self._group)
         self.create_subscription(FocusMetrics, 'sharpness/metrics', self._on_metrics, 50,
@@ -157,12 +192,13 @@ class FocusServerNode(Node):
     def _on_motor_state(self, msg):
         with self._changed:
             self._motor_state = msg
-            self._motor_heard = time.monotonic()
+            self._motor_state_received = time.monotonic()
             self._changed.notify_all()
 
     def _on_metrics(self, msg):
         with self._changed:
             self._metrics.append(msg)
+            self._metrics_received = time.monotonic()
             self._changed.notify_all()
 
     # Goal admission ------------------------------------------------------------------------
@@ -200,6 +236,12 @@ class FocusServerNode(Node):
         result = Focus.Result(strategy=request.strategy, error_code=Focus.Result.NONE)
         self._frames_used = 0
         self._last_frame_ns = 0
+        self._goal_started = started
+        self._watch_motor = False
+        keepalive_stop = threading.Event()
+        keepalive = threading.Thread(target=self._keep_contact, args=(keepalive_stop,),
+                                     name='motor-keepalive', daemon=True)
+        keepalive.start()
         saved_roi = None
         try:
             if request.roi is not None:
@@ -235,6 +277,8 @@ class FocusServerNode(Node):
             result.error_msg = f'internal error: {error!r}'
             goal_handle.abort()
         finally:
+            keepalive_stop.set()
+            self._watch_motor = False
             if saved_roi is not None:
                 self._restore_sharpness_roi(saved_roi)
             with self._changed:
@@ -253,10 +297,14 @@ class FocusServerNode(Node):
         return result
 
     def _search(self, request, result, started):
-        state = self._wait_for(lambda: self._motor_state, self._move_timeout,
+        state = self._wait_for(self._fresh_motor_state, self._move_timeout,
                                Focus.Result.MOTOR_FAULT,
                                'no motor state on ' + self.resolve_topic_name('focus_motor/state')
                                + ': is the motor driver running?')
+        self._watch_motor = True
+        # A stop that the driver echoes: proves commands reach it, and clears a fault left
+        # by an earlier lost contact (a driver fault stays).
+        state = self._confirm_contact()
         if state.fault:
             raise GoalEnded(Focus.Result.MOTOR_FAULT, f'motor fault: {state.fault}')
         if not self._limits_checked:              # accepted before the motor was heard
@@ -264,6 +312,13 @@ class FocusServerNode(Node):
                 check_limits(request, state.min_position, state.max_position)
             except ValueError as error:
                 raise GoalEnded(Focus.Result.INVALID_GOAL, str(error)) from None
+        if request.strategy != 'hill_climb' and not state.position_known:
+            raise GoalEnded(Focus.Result.POSITION_UNKNOWN,
+                            'the motor driver does not know where the motor is (position_known '
+                            'is false: it started without a recorded position, or stopped '
+                            'mid-move): home the lens and confirm the position with a '
+                            'MODE_SET_POSITION command, or use hill_climb, which only moves '
+                            'relatively')
         config = strategies.SearchConfig(range_min=request.range_min, range_max=request.range_max,
                                          **self._search_steps)
         search = strategies.make_search(request.strategy, config, start_position=state.position)
@@ -287,6 +342,7 @@ class FocusServerNode(Node):
     def _check_goal(self):
         if self._goal_handle.is_cancel_requested:
             raise GoalEnded(Focus.Result.CANCELED, 'canceled on request; motor stopped')
+        self._check_contact()
         if time.monotonic() > self._deadline:
             raise GoalEnded(Focus.Result.TIMEOUT, f'timed out after {self._timeout:g} s; '
                             'give the goal a longer timeout or search a smaller range')
@@ -361,8 +417,9 @@ class FocusServerNode(Node):
 
     def _stop_motor(self):
         self._sequence = self._sequence % (2**32 - 1) + 1
-        self._command_pub.publish(MotorCommand(mode=MotorCommand.MODE_STOP,
-                                               sequence=self._sequence))
+        command = MotorCommand(mode=MotorCommand.MODE_STOP, sequence=self._sequence)
+        command.header.stamp = self.get_clock().now().to_msg()
+        self._command_pub.publish(command)
         return self._sequence
 
     def _where_stopped(self, sequence, result):
@@ -373,13 +430,73 @@ class FocusServerNode(Node):
         with self._changed:
             state = self._motor_state
             while state is not None and time.monotonic() < limit and (
-                    time.monotonic() - self._motor_heard < STOP_SILENCE) and (
+                    time.monotonic() - self._motor_state_received < STOP_SILENCE) and (
                     state.last_command_sequence != sequence or state.moving):
                 self._changed.wait(POLL)
                 state = self._motor_state
         result.final_position = math.nan if state is None else state.position
         result.final_sharpness = result.sharpness[-1] if result.positions and \
             result.positions[-1] == result.final_position else math.nan
+
+    # Contact with the motor and the camera -------------------------------------------------
+
+    def _keep_contact(self, stop):
+        """While a goal runs: tell the motor driver we are here (its watchdog's contact)."""
+        while not stop.wait(self._keepalive_period):
+            command = MotorCommand(mode=MotorCommand.MODE_KEEPALIVE)
+            command.header.stamp = self.get_clock().now().to_msg()
+            try:
+                self._command_pub.publish(command)
+            except Exception:  # the node is shutting down: the goal ends with it
+                return
+
+    def _fresh_motor_state(self):
+        if time.monotonic() - self._motor_state_received <= self._motor_state_timeout:
+            return self._motor_state
+        return None
+
+    def _confirm_contact(self):
+        sequence = self._stop_motor()
+        return self._wait_for(
+            lambda: self._motor_state if self._motor_state.last_command_sequence == sequence
+            else None, self._move_timeout, Focus.Result.MOTOR_CONTACT_LOST,
+            'the motor driver publishes its state but did not act on a stop command within '
+            f'{self._move_timeout:g} s: are its commands reaching it (clocks synchronised, '
+            'within its max_command_age)?')
+
+    def _camera_silent(self, now):
+        """Frames came during this goal, then none for camera_timeout."""
+        return self._metrics_received >= self._goal_started \
+            and now - self._metrics_received > self._camera_timeout
+
+    def _check_contact(self):
+        """GoalEnded if the motor's state or the camera's frames stopped coming."""
+        now = time.monotonic()
+        paused = now - self._last_contact_check
+        if paused > STALL and self._last_contact_check >= self._goal_started:
+            # This loop checks every POLL: a longer gap means this process itself stalled
+            # (a busy machine, a debugger), with messages queued but not yet delivered.
+            # The pause does not count as silence of the motor or the camera.
+            if self._watch_motor:
+                self._motor_state_received = min(now, self._motor_state_received + paused)
+            if self._metrics_received >= self._goal_started:
+                self._metrics_received = min(now, self._metrics_received + paused)
+        self._last_contact_check = now
+        if self._watch_motor and now - self._motor_state_received > self._motor_state_timeout:
+            raise GoalEnded(
+                Focus.Result.MOTOR_CONTACT_LOST,
+                f'lost contact with the motor driver: no state on '
+                f"{self.resolve_topic_name('focus_motor/state')} for "
+                f'{now - self._motor_state_received:.1f} s (motor_state_timeout '
+                f'{self._motor_state_timeout:g} s): the link to the motor is down or the '
+                'driver died; the driver stops the motor by itself after its watchdog_timeout')
+        if self._camera_silent(now):
+            raise GoalEnded(
+                Focus.Result.NO_FRAMES,
+                f'lost the camera: no frames measured on '
+                f"{self.resolve_topic_name('sharpness/metrics')} for "
+                f'{now - self._metrics_received:.1f} s (camera_timeout {self._camera_timeout:g} '
+                's): is the camera publishing and the sharpness node running?')
 
     # The sharpness node's ROI --------------------------------------------------------------
 

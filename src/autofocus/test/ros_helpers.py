@@ -49,7 +49,7 @@ class FocusAction:
     def wait_for_server(self, timeout=20.0):
         return self.client.wait_for_server(timeout_sec=timeout)
 
-    def send(self, goal, timeout=10.0):
+    def send(self, goal, timeout=30.0):
         """Send a goal; return its handle (accepted or not)."""
         future = self.client.send_goal_async(
             goal, feedback_callback=lambda msg: self.feedback.append(msg.feedback))

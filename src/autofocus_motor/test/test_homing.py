@@ -39,6 +39,12 @@ class Switch:
 
 
 @pytest.fixture
+
+def stamped(ros, command):
+    """Drivers ignore unstamped commands (nothing stale replays after an outage)."""
+    command.header.stamp = ros.node.get_clock().now().to_msg()
+    return command
+
 def homing_stepper(mock_pins):
     mock_pins.pin(HOME_PIN).drive_high()     # open (pulled up)
     driver = HomingStepperDriver(STEPPER_PINS, HOME_PIN, min_position=0.0, max_position=400.0,
@@ -163,8 +169,8 @@ def test_node_refuses_absolute_moves_until_home_service_has_homed(mock_pins, ros
     commands = ros.node.create_publisher(MotorCommand, '/focus_motor/command', 10)
     try:
         assert ros_helpers.wait_for(lambda: states and commands.get_subscription_count(), 20.0)
-        commands.publish(MotorCommand(mode=MotorCommand.MODE_ABSOLUTE, target=300.0,
-                                      speed=1000.0, sequence=1))
+        commands.publish(stamped(ros, MotorCommand(mode=MotorCommand.MODE_ABSOLUTE,
+                                                   target=300.0, speed=1000.0, sequence=1)))
         refused = ros_helpers.wait_for(
             lambda: next((s for s in states if s.last_command_sequence == 1), None), 10.0)
         assert 'HomingRequired' in refused.fault and 'home' in refused.fault
@@ -180,8 +186,8 @@ def test_node_refuses_absolute_moves_until_home_service_has_homed(mock_pins, ros
         # The refused move's fault is gone with the homing (a focus goal would abort on it).
         assert ros_helpers.wait_for(lambda: states[-1].fault == '', 5.0), states[-1]
         assert states[-1].position_measured
-        commands.publish(MotorCommand(mode=MotorCommand.MODE_ABSOLUTE, target=30.0,
-                                      speed=1000.0, sequence=2))
+        commands.publish(stamped(ros, MotorCommand(mode=MotorCommand.MODE_ABSOLUTE,
+                                                   target=30.0, speed=1000.0, sequence=2)))
         done = ros_helpers.wait_for(lambda: next(
             (s for s in states if s.last_command_sequence == 2 and not s.moving
              and s.position == 30.0), None), 10.0)

@@ -30,6 +30,8 @@ from rclpy.time import Time
 from autofocus.io import focus_positions
 from autofocus.nodes.node_tools import ConfigError, declare, run_node
 
+FIRST_STATE_WAIT = 5.0    # s: a just-started node waits this long for the motor's first state
+KEEPALIVE_PERIOD = 0.1    # s: well below a motor driver's watchdog_timeout
 ACTIVE = (GoalStatus.STATUS_ACCEPTED, GoalStatus.STATUS_EXECUTING, GoalStatus.STATUS_CANCELING)
 
 
@@ -67,7 +69,9 @@ class FocusPositionsNode(Node):
         self._recorded = set()
         self._started = self.get_clock().now()
         self._sequence = random.randrange(1, 2**31)
+        self._moving_sequence = None          # a move of ours still running (kept alive)
         group = ReentrantCallbackGroup()
+        self.create_timer(KEEPALIVE_PERIOD, self._keepalive, callback_group=group)
         self._command_pub = self.create_publisher(MotorCommand, 'focus_motor/command', 10)
         self.create_subscription(MotorState, 'focus_motor/state', self._on_state, 10,
                                  callback_group=group)
@@ -107,8 +111,15 @@ class FocusPositionsNode(Node):
 
     # Services --------------------------------------------------------------------------------
 
+    def _current_state(self, timeout=FIRST_STATE_WAIT):
+        """The newest motor state, waiting briefly for a first one (this node just started,
+        or discovery is slow on a busy machine); None if the motor is not heard."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._state is not None, timeout)
+            return self._state
+
     def _on_save(self, request, response):
-        state = self._state
+        state = self._current_state()
         try:
             focus_positions.check_name(request.name)
             if state is None:
@@ -164,11 +175,27 @@ class FocusPositionsNode(Node):
         command = MotorCommand(mode=MotorCommand.MODE_ABSOLUTE, target=float(position),
                                speed=self._speed, sequence=self._sequence)
         command.header.stamp = self.get_clock().now().to_msg()
+        self._moving_sequence = self._sequence
         self._command_pub.publish(command)
         return self._sequence
 
+    def _keepalive(self):
+        """While a move this node commanded runs: the driver stops any motion whose
+        commander falls silent for its watchdog_timeout, so keep in contact until the state
+        shows the move done."""
+        sequence, state = self._moving_sequence, self._state
+        if sequence is None:
+            return
+        if state is not None and state.last_command_sequence == sequence and (
+                not state.moving or state.fault):
+            self._moving_sequence = None
+            return
+        command = MotorCommand(mode=MotorCommand.MODE_KEEPALIVE)
+        command.header.stamp = self.get_clock().now().to_msg()
+        self._command_pub.publish(command)
+
     def _move_to(self, position):
-        if self._state is None:
+        if self._current_state() is None:
             return False, 'no motor state yet: is the motor driver running?'
         sequence = self._send(position)
 

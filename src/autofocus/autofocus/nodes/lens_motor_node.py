@@ -54,6 +54,10 @@ class LensMotorServer:
 
     def _on_command(self, msg: MotorCommand) -> None:
         actuator, logger = self.actuator, self._node.get_logger()
+        if msg.mode == MotorCommand.MODE_KEEPALIVE:
+            # A commander's "still here" during a goal: the motor driver's watchdog needs it;
+            # a lens holds the position it was set to, with nothing to run away.
+            return
         self._command_fault = ''
         try:
             if not math.isfinite(msg.target):
@@ -98,6 +102,10 @@ class LensMotorServer:
         msg.target = float(state.target)
         msg.moving = state.moving
         msg.position_measured = actuator.position_measured
+        # The device reports its own lens position (V4L2, libcamera): known. A DSLR's is an
+        # estimate from counted drive calls: unknown for absolute searches (hill_climb moves
+        # relatively and still works).
+        msg.position_known = actuator.position_measured
         msg.stationary_since = self._ros_time(state.stationary_since).to_msg()
         msg.min_position = float(actuator.min_position)
         msg.max_position = float(actuator.max_position)

@@ -47,6 +47,7 @@ ERROR_NAMES = {getattr(Focus.Result, name): name for name in dir(Focus.Result)
                if name.isupper() and isinstance(getattr(Focus.Result, name), int)}
 MAX_FEEDBACK = 2000      # samples of one goal kept for the page
 MOTOR_STATE_STALE = 2.0  # seconds without a MotorState before jogging is refused
+JOG_KEEPALIVE = 0.1      # seconds between keepalives while a jog runs
 SERVICE_TIMEOUT = 10.0   # seconds for a service or action answer (a loaded machine is slow)
 
 
@@ -129,6 +130,7 @@ class WebNode(Node):
         self._goal_handle = None
         self._goal_counter = 0
         self._sequence = 9_000_000   # MotorCommand.sequence of our jogs
+        self._jog_running = None     # sequence of a jog the motor has not finished
 
         self.create_subscription(Float64, 'sharpness', self._on_sharpness, 10)
         self.create_subscription(MotorState, 'focus_motor/state', self._on_motor_state, 10)
@@ -140,6 +142,7 @@ class WebNode(Node):
         self._sharpness_node = self.resolve_service_name(sharpness_node)
         self.create_timer(0.25, self._sync_image_subscription)
         self.create_timer(1.0, self._poll_roi)
+        self.create_timer(JOG_KEEPALIVE, self._keep_jog_alive)
 
         self.server = WebServer(self, host, port, token, static_dir, stream, view_without_token)
         try:
@@ -189,8 +192,25 @@ class WebNode(Node):
                                     round(time.monotonic() - self._started, 3),
                                     finite(msg.data)))
 
+    def _keep_jog_alive(self):
+        # The motor driver stops any motion whose commander falls silent (its watchdog):
+        # stay in contact until the state shows our jog done.
+        sequence, motor = self._jog_running, self._motor
+        if sequence is None:
+            return
+        if motor is not None and motor['sequence'] == sequence and not motor['moving']:
+            self._jog_running = None
+            return
+        self._command_pub.publish(self._stamped(MotorCommand(mode=MotorCommand.MODE_KEEPALIVE)))
+
+    def _stamped(self, command):
+        # Drivers ignore unstamped or stale commands (nothing replays after an outage).
+        command.header.stamp = self.get_clock().now().to_msg()
+        return command
+
     def _on_motor_state(self, msg):
-        self._motor = {'position': finite(msg.position), 'target': finite(msg.target),
+        self._motor = {'sequence': msg.last_command_sequence,
+                       'position': finite(msg.position), 'target': finite(msg.target),
                        'moving': msg.moving, 'measured': msg.position_measured,
                        'min': finite(msg.min_position), 'max': finite(msg.max_position),
                        'fault': msg.fault}
@@ -372,8 +392,9 @@ class WebNode(Node):
         with self._lock:
             self._sequence += 1
             sequence = self._sequence
-        self._command_pub.publish(MotorCommand(mode=MotorCommand.MODE_RELATIVE,
-                                               target=float(delta), sequence=sequence))
+        self._jog_running = sequence
+        self._command_pub.publish(self._stamped(MotorCommand(
+            mode=MotorCommand.MODE_RELATIVE, target=float(delta), sequence=sequence)))
         return True, f'moving {delta:+g} to {target:.2f}'
 
 

@@ -388,6 +388,10 @@ class MotorDriverNode(Node):
             except Exception as err:
                 done.set_result((False, f'homing failed: {type(err).__name__}: {err}'))
 
+        # Homing is one service request, bounded by homing_timeout and stopped by the switch
+        # itself, not a stream of commands: the contact watchdog does not apply to it (the
+        # next command renews it).
+        self._driver.renew_contact(None)
         self.get_logger().info('homing: looking for the home switch')
         threading.Thread(target=run, name='homing', daemon=True).start()
         response.success, response.message = await done

@@ -38,13 +38,13 @@ class Switch:
         self._thread.join(2.0)
 
 
-@pytest.fixture
-
 def stamped(ros, command):
     """Drivers ignore unstamped commands (nothing stale replays after an outage)."""
     command.header.stamp = ros.node.get_clock().now().to_msg()
     return command
 
+
+@pytest.fixture
 def homing_stepper(mock_pins):
     mock_pins.pin(HOME_PIN).drive_high()     # open (pulled up)
     driver = HomingStepperDriver(STEPPER_PINS, HOME_PIN, min_position=0.0, max_position=400.0,

@@ -109,7 +109,8 @@ def motor_state_message(position: float, stamp_ns: int, limits: tuple[float, flo
     stamp = t['builtin_interfaces/msg/Time'](sec=sec, nanosec=nsec)
     return t[STATE_TYPE](header=t['std_msgs/msg/Header'](stamp=stamp, frame_id=''),
                          position=float(position), target=float(position), moving=False,
-                         position_measured=True, stationary_since=stamp,
+                         position_measured=True, position_known=True,
+                         stationary_since=stamp,
                          min_position=float(limits[0]), max_position=float(limits[1]),
                          last_command_sequence=0, fault='')
 

@@ -25,13 +25,13 @@ def log_events(log, text):
 class Camera:
     """Publishes FocusMetrics stamped now at 20 Hz, as the sharpness node would, until stopped."""
 
-    def __init__(self, ros):
+    def __init__(self, ros, varying=True):
         self.publisher = ros.node.create_publisher(FocusMetrics, 'sharpness/metrics', 50)
         self.clock = ros.node.get_clock()
         self.running = threading.Event()
         self.running.set()
         self.stopped_at = None
-        self.varying = True  # False: a featureless scene, every goal ends FLAT_CURVE
+        self.varying = varying  # False: a featureless scene, every goal ends FLAT_CURVE
         self._quit = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -57,7 +57,7 @@ class Camera:
 
 @pytest.fixture
 def rig(ros, node_process, tmp_path):
-    def start(motor_params=None, **server_params):
+    def start(motor_params=None, varying=True, **server_params):
         server = node_process('autofocus', 'focus_server', params={
             'range_min': 0.0, 'range_max': 1000.0, 'sweep_step': 100.0,
             'settle_time': 0.0, **server_params})
@@ -68,7 +68,7 @@ def rig(ros, node_process, tmp_path):
         action = FocusAction(ros)
         assert action.wait_for_server(), server.log()
         assert wait_for(lambda: states, 20.0), motor.log()
-        camera = Camera(ros)
+        camera = Camera(ros, varying)
         cameras.append(camera)
         return server, motor, action, camera
     cameras = []
@@ -122,10 +122,12 @@ def test_keepalives_carry_a_long_move_and_a_stalled_server_stops_the_motor(ros, 
     commands = ros.collect(MotorCommand, 'focus_motor/command', qos=100)
     # A watchdog well above the keepalive period (a loaded test machine can stall a process
     # for a moment), and moves far longer than it.
+    # A featureless scene from the first frame on (a frame of another scene, taken before
+    # the goal at the start position, would make a slope toward the range's end).
     server, motor, action, camera = rig(motor_params={'default_speed': 40.0,
-                                                      'watchdog_timeout': 1.5})
+                                                      'watchdog_timeout': 1.5},
+                                        varying=False)
     states = ros.collect(MotorState, 'focus_motor/state')
-    camera.varying = False  # every goal fails, so the server's log severity never changes
     # sweep_step 100 at 40 units/s: every move takes 2.5 s, well beyond watchdog_timeout.
     handle = action.send(Focus.Goal(strategy='sweep', range_min=0.0, range_max=300.0,
                                     timeout=60.0))

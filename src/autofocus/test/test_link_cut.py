@@ -250,6 +250,20 @@ class Graph:
         return client.log()
 
 
+
+def focus_once_more(graph):
+    """The next goal, which must succeed. One retry only for a goal that a transient lost
+    contact ended while the link was up: the driver's 0.4 s watchdog (the issue's "pins off
+    within 0.5 s") against 0.1 s keepalives leaves little room for a process that a busy
+    machine stalls for 0.3 s, and the driver then stops the motor and says so (the safe,
+    honest outcome), which is not what this step checks. Any other failure fails."""
+    output = ''
+    for _ in range(2):
+        output = graph.finish(graph.focus('--strategy', 'coarse_fine'), 120.0)
+        if 'SUCCEEDED' in output or 'lost contact: nothing from the commander' not in output:
+            break
+    return output
+
 def seed_known_position(motor, position=0.0):
     PositionStore(str(motor.position_file), 'stepper').save(position, moving=False, known=True)
 
@@ -309,8 +323,7 @@ def test_link_cut_mid_goal_stops_the_motor_aborts_the_goal_and_nothing_replays(l
     assert restored_at is not None
 
     # And the next goal works: the stop at its start clears the lost-contact fault.
-    client = graph.focus('--strategy', 'coarse_fine')
-    output = graph.finish(client, 120.0)
+    output = focus_once_more(graph)
     assert 'SUCCEEDED' in output, output + graph.server.log() + motor.process.log()
 
 
@@ -350,8 +363,7 @@ def test_killed_driver_aborts_the_goal_and_the_restart_is_honest_about_the_posit
     else:
         assert f"ready at position {record['position']:g} (restored from" in driver_log, \
             driver_log
-    client = graph.focus('--strategy', 'coarse_fine')
-    output = graph.finish(client, 120.0)
+    output = focus_once_more(graph)
     assert 'SUCCEEDED' in output, output + graph.server.log() + motor.process.log()
 
 

@@ -28,7 +28,7 @@ from rclpy.qos import qos_profile_action_status_default
 from rclpy.time import Time
 
 from autofocus.io import focus_positions
-from autofocus.nodes.node_tools import ConfigError, declare, run_node
+from autofocus.nodes.node_tools import ConfigError, declare, motor_command, run_node
 
 FIRST_STATE_WAIT = 5.0    # s: a just-started node waits this long for the motor's first state
 KEEPALIVE_PERIOD = 0.1    # s: well below a motor driver's watchdog_timeout
@@ -172,11 +172,10 @@ class FocusPositionsNode(Node):
 
     def _send(self, position):
         self._sequence = self._sequence % (2**32 - 1) + 1
-        command = MotorCommand(mode=MotorCommand.MODE_ABSOLUTE, target=float(position),
-                               speed=self._speed, sequence=self._sequence)
-        command.header.stamp = self.get_clock().now().to_msg()
         self._moving_sequence = self._sequence
-        self._command_pub.publish(command)
+        self._command_pub.publish(motor_command(
+            self, MotorCommand.MODE_ABSOLUTE, target=float(position), speed=self._speed,
+            sequence=self._sequence))
         return self._sequence
 
     def _keepalive(self):
@@ -190,9 +189,7 @@ class FocusPositionsNode(Node):
                 not state.moving or state.fault):
             self._moving_sequence = None
             return
-        command = MotorCommand(mode=MotorCommand.MODE_KEEPALIVE)
-        command.header.stamp = self.get_clock().now().to_msg()
-        self._command_pub.publish(command)
+        self._command_pub.publish(motor_command(self, MotorCommand.MODE_KEEPALIVE))
 
     def _move_to(self, position):
         if self._current_state() is None:

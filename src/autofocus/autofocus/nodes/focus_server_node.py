@@ -48,7 +48,7 @@ from rclpy.time import Time
 from autofocus.core import measures, strategies
 from autofocus.core.focus_request import (
     MAX_TIMEOUT, FocusDefaults, check_defaults, check_limits, resolve)
-from autofocus.nodes.node_tools import ConfigError, declare, run_node
+from autofocus.nodes.node_tools import ConfigError, declare, motor_command, run_node
 
 ROI_PARAMETERS = ('roi_x', 'roi_y', 'roi_width', 'roi_height')
 POLL = 0.02  # seconds between checks for cancel and deadlines while waiting
@@ -368,12 +368,9 @@ class FocusServerNode(Node):
                        + ': is the motor driver running?')
         self._sequence = self._sequence % (2**32 - 1) + 1
         sequence = self._sequence
-        command = MotorCommand(mode=MotorCommand.MODE_RELATIVE if step.relative
-                               else MotorCommand.MODE_ABSOLUTE,
-                               target=float(step.target), speed=self._motor_speed,
-                               sequence=sequence)
-        command.header.stamp = self.get_clock().now().to_msg()
-        self._command_pub.publish(command)
+        self._command_pub.publish(motor_command(
+            self, MotorCommand.MODE_RELATIVE if step.relative else MotorCommand.MODE_ABSOLUTE,
+            target=float(step.target), speed=self._motor_speed, sequence=sequence))
 
         def at_rest():
             state = self._motor_state
@@ -417,9 +414,8 @@ class FocusServerNode(Node):
 
     def _stop_motor(self):
         self._sequence = self._sequence % (2**32 - 1) + 1
-        command = MotorCommand(mode=MotorCommand.MODE_STOP, sequence=self._sequence)
-        command.header.stamp = self.get_clock().now().to_msg()
-        self._command_pub.publish(command)
+        self._command_pub.publish(motor_command(self, MotorCommand.MODE_STOP,
+                                                sequence=self._sequence))
         return self._sequence
 
     def _where_stopped(self, sequence, result):
@@ -443,10 +439,8 @@ class FocusServerNode(Node):
     def _keep_contact(self, stop):
         """While a goal runs: tell the motor driver we are here (its watchdog's contact)."""
         while not stop.wait(self._keepalive_period):
-            command = MotorCommand(mode=MotorCommand.MODE_KEEPALIVE)
-            command.header.stamp = self.get_clock().now().to_msg()
             try:
-                self._command_pub.publish(command)
+                self._command_pub.publish(motor_command(self, MotorCommand.MODE_KEEPALIVE))
             except Exception:  # the node is shutting down: the goal ends with it
                 return
 

@@ -14,6 +14,15 @@ IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
                        durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
 
 
+def motor_command(node, mode, **fields):
+    """A MotorCommand stamped with ``node``'s clock now. Motor drivers ignore unstamped and
+    stale commands, so nothing queued during an outage replays (docs/reliability.md)."""
+    from autofocus_interfaces.msg import MotorCommand
+    command = MotorCommand(mode=mode, **fields)
+    command.header.stamp = node.get_clock().now().to_msg()
+    return command
+
+
 class ConfigError(Exception):
     """A parameter value the node cannot run with; the message names it and the fix."""
 

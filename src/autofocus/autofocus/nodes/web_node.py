@@ -37,7 +37,7 @@ from std_msgs.msg import Float64
 from autofocus.core import strategies
 from autofocus.core.focus_request import FocusDefaults, resolve
 from autofocus.io.preview import preview_jpeg
-from autofocus.nodes.node_tools import IMAGE_QOS, ConfigError, declare, run_node
+from autofocus.nodes.node_tools import ConfigError, IMAGE_QOS, declare, motor_command, run_node
 from autofocus.nodes.web_server import BadRequest, StreamSettings, WebServer
 
 ROI_NAMES = ('roi_x', 'roi_y', 'roi_width', 'roi_height')
@@ -201,12 +201,7 @@ class WebNode(Node):
         if motor is not None and motor['sequence'] == sequence and not motor['moving']:
             self._jog_running = None
             return
-        self._command_pub.publish(self._stamped(MotorCommand(mode=MotorCommand.MODE_KEEPALIVE)))
-
-    def _stamped(self, command):
-        # Drivers ignore unstamped or stale commands (nothing replays after an outage).
-        command.header.stamp = self.get_clock().now().to_msg()
-        return command
+        self._command_pub.publish(motor_command(self, MotorCommand.MODE_KEEPALIVE))
 
     def _on_motor_state(self, msg):
         self._motor = {'sequence': msg.last_command_sequence,
@@ -393,8 +388,8 @@ class WebNode(Node):
             self._sequence += 1
             sequence = self._sequence
         self._jog_running = sequence
-        self._command_pub.publish(self._stamped(MotorCommand(
-            mode=MotorCommand.MODE_RELATIVE, target=float(delta), sequence=sequence)))
+        self._command_pub.publish(motor_command(
+            self, MotorCommand.MODE_RELATIVE, target=float(delta), sequence=sequence))
         return True, f'moving {delta:+g} to {target:.2f}'
 
 

@@ -160,9 +160,11 @@ def test_node_refuses_absolute_moves_until_home_service_has_homed(mock_pins, ros
     from autofocus_motor.motor_driver_node import MotorDriverNode
     from rclpy.parameter import Parameter
     mock_pins.pin(HOME_PIN).drive_high()
+    # (watchdog_timeout: this test sends single commands, no keepalives; on a busy machine
+    # the mock stepper's short moves can take longer than the default 0.4 s)
     params = dict(driver='stepper', stepper_pins=list(STEPPER_PINS), home_pin=HOME_PIN,
                   homing_speed=1000.0, max_speed=2000.0, min_position=0.0,
-                  max_position=400.0, initial_position=200.0)
+                  max_position=400.0, initial_position=200.0, watchdog_timeout=10.0)
     node = ros.add_node(MotorDriverNode(context=ros.context, parameter_overrides=[
         Parameter(k, value=v) for k, v in params.items()]))
     states = ros.collect(MotorState, '/focus_motor/state')

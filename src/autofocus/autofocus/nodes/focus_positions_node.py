@@ -18,6 +18,7 @@ A recall is refused while a focus goal runs (the two would fight over the motor)
 import random
 import sys
 import threading
+import time
 
 from action_msgs.msg import GoalStatus, GoalStatusArray
 from autofocus_interfaces.msg import MotorCommand, MotorState
@@ -70,6 +71,8 @@ class FocusPositionsNode(Node):
         self._started = self.get_clock().now()
         self._sequence = random.randrange(1, 2**31)
         self._moving_sequence = None          # a move of ours still running (kept alive)
+        self._moving_until = 0.0
+        self._record_after = None             # a succeeded goal's position, to record
         group = ReentrantCallbackGroup()
         self.create_timer(KEEPALIVE_PERIOD, self._keepalive, callback_group=group)
         self._command_pub = self.create_publisher(MotorCommand, 'focus_motor/command', 10)
@@ -90,6 +93,12 @@ class FocusPositionsNode(Node):
         with self._changed:
             self._state = msg
             self._changed.notify_all()
+        after = self._record_after
+        if after is not None and Time.from_msg(msg.header.stamp) >= after \
+                and not msg.moving and not msg.fault:
+            self._record_after = None
+            self._store.set_last(msg.position)
+            self.get_logger().info(f'last focus position {msg.position:g} saved')
         if self._restore_pending:
             self._restore_last(msg)
 
@@ -104,10 +113,10 @@ class FocusPositionsNode(Node):
             if status.status == GoalStatus.STATUS_SUCCEEDED and goal not in self._recorded \
                     and Time.from_msg(status.goal_info.stamp) >= self._started:
                 self._recorded.add(goal)
-                state = self._state
-                if state is not None and not state.moving and not state.fault:
-                    self._store.set_last(state.position)
-                    self.get_logger().info(f'last focus position {state.position:g} saved')
+                # The status may arrive before the motor's state from the final move: record
+                # the first at-rest state stamped after this moment (the driver publishes at
+                # a fixed rate), not the one at hand.
+                self._record_after = self.get_clock().now()
 
     # Services --------------------------------------------------------------------------------
 
@@ -173,6 +182,7 @@ class FocusPositionsNode(Node):
     def _send(self, position):
         self._sequence = self._sequence % (2**32 - 1) + 1
         self._moving_sequence = self._sequence
+        self._moving_until = time.monotonic() + self._move_timeout
         self._command_pub.publish(motor_command(
             self, MotorCommand.MODE_ABSOLUTE, target=float(position), speed=self._speed,
             sequence=self._sequence))
@@ -185,11 +195,17 @@ class FocusPositionsNode(Node):
         sequence, state = self._moving_sequence, self._state
         if sequence is None:
             return
-        if state is not None and state.last_command_sequence == sequence and (
-                not state.moving or state.fault):
+        # Done: arrived; or given up after move_timeout (another commander, a focus goal, may
+        # have replaced our command, and its state never echoes ours).
+        done = state is not None and state.last_command_sequence == sequence and (
+            not state.moving or state.fault)
+        if done or time.monotonic() > self._moving_until:
             self._moving_sequence = None
             return
-        self._command_pub.publish(motor_command(self, MotorCommand.MODE_KEEPALIVE))
+        try:
+            self._command_pub.publish(motor_command(self, MotorCommand.MODE_KEEPALIVE))
+        except Exception:  # shutting down (Ctrl+C): the driver's watchdog stops the move
+            self._moving_sequence = None
 
     def _move_to(self, position):
         if self._current_state() is None:

@@ -196,3 +196,48 @@ def test_an_unknown_position_still_allows_hill_climb(rig, tmp_path, monkeypatch)
     # hill_climb only moves relatively: allowed, whatever the (fake) curve makes of it.
     assert response.result.error_code != Focus.Result.POSITION_UNKNOWN, server.log()
     assert len(response.result.positions) >= 2, server.log()
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.mark.parametrize('check_every', [0.02, 0.3, 0.6, 2.0])
+def test_a_stalling_server_forgives_its_own_pauses_but_a_dead_motor_still_ends_the_goal(
+        ros, monkeypatch, check_every):
+    """The server forgives gaps in its own checks (a paused process has messages queued, not
+    lost), but only up to half a timeout per silence: however often it stalls, a motor heard
+    last at t=0 ends the goal within 1.5 motor_state_timeouts plus one check."""
+    from autofocus.nodes import focus_server_node
+    from autofocus.nodes.focus_server_node import FocusServerNode, GoalEnded
+
+    clock = FakeClock()
+    monkeypatch.setattr(focus_server_node.time, 'monotonic', clock)
+    server = FocusServerNode(context=ros.context)
+    try:
+        timeout = server._motor_state_timeout
+        server._on_motor_state(MotorState())
+        server._goal_started = server._last_contact_check = clock.now - 0.01
+        server._watch_motor = True
+        heard = clock.now
+        with pytest.raises(GoalEnded) as ended:
+            while clock.now - heard < 10.0:
+                clock.now += check_every
+                server._check_contact()
+        assert ended.value.error_code == Focus.Result.MOTOR_CONTACT_LOST
+        assert timeout < clock.now - heard <= 1.5 * timeout + check_every
+
+        # Alive, one stall of 0.6 timeouts just before its state arrives: no abort.
+        server._on_motor_state(MotorState())
+        server._last_contact_check = clock.now
+        clock.now += 0.6 * timeout + 0.45 * timeout
+        server._check_contact()              # 1.05 timeouts of silence, 0.5 of them forgiven
+        server._on_motor_state(MotorState())
+        clock.now += 0.02
+        server._check_contact()
+    finally:
+        server.destroy_node()

@@ -57,6 +57,9 @@ POLL = 0.02  # seconds between checks for cancel and deadlines while waiting
 STOP_REPORT_WAIT = 2.0
 STOP_SILENCE = 0.5
 STALL = 0.25  # a gap this long between two such checks means this process was paused
+# At most this fraction of a timeout is forgiven as this process's own pauses, per silence
+# (reset by each message): a busy machine must not push a dead motor's abort past 2 timeouts.
+STALL_ALLOWANCE = 0.5
 
 
 class GoalEnded(Exception):
@@ -160,6 +163,9 @@ class FocusServerNode(Node):
         # time.monotonic() of the last motor state and metrics received (contact watch).
         self._motor_state_received = 0.0
         self._metrics_received = 0.0
+        # Seconds of this process's own pauses already forgiven in the current silence.
+        self._motor_stall_forgiven = 0.0
+        self._metrics_stall_forgiven = 0.0
         self._watch_motor = False
         self._goal_started = 0.0
         self._last_contact_check = 0.0
@@ -193,12 +199,14 @@ class FocusServerNode(Node):
         with self._changed:
             self._motor_state = msg
             self._motor_state_received = time.monotonic()
+            self._motor_stall_forgiven = 0.0
             self._changed.notify_all()
 
     def _on_metrics(self, msg):
         with self._changed:
             self._metrics.append(msg)
             self._metrics_received = time.monotonic()
+            self._metrics_stall_forgiven = 0.0
             self._changed.notify_all()
 
     # Goal admission ------------------------------------------------------------------------
@@ -471,10 +479,20 @@ class FocusServerNode(Node):
             # This loop checks every POLL: a longer gap means this process itself stalled
             # (a busy machine, a debugger), with messages queued but not yet delivered.
             # The pause does not count as silence of the motor or the camera.
+            # Forgiven up to STALL_ALLOWANCE of the timeout per silence, so a dead motor or
+            # camera still ends the goal within 1.5 timeouts however often this process stalls.
             if self._watch_motor:
-                self._motor_state_received = min(now, self._motor_state_received + paused)
+                forgive = min(paused, STALL_ALLOWANCE * self._motor_state_timeout
+                              - self._motor_stall_forgiven)
+                if forgive > 0.0:
+                    self._motor_stall_forgiven += forgive
+                    self._motor_state_received = min(now, self._motor_state_received + forgive)
             if self._metrics_received >= self._goal_started:
-                self._metrics_received = min(now, self._metrics_received + paused)
+                forgive = min(paused, STALL_ALLOWANCE * self._camera_timeout
+                              - self._metrics_stall_forgiven)
+                if forgive > 0.0:
+                    self._metrics_stall_forgiven += forgive
+                    self._metrics_received = min(now, self._metrics_received + forgive)
         self._last_contact_check = now
         if self._watch_motor and now - self._motor_state_received > self._motor_state_timeout:
             raise GoalEnded(

@@ -292,6 +292,19 @@ def sharpness_roi(ros, timeout=10.0):
     return tuple(v.double_value for v in future.result().values)
 
 
+def wait_on_page(page, graph, expression, timeout_ms):
+    """page.wait_for_function's value; on a timeout, a failure that shows what the page and
+    the graph were doing."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    try:
+        return page.wait_for_function(expression, timeout=timeout_ms).json_value()
+    except PlaywrightTimeout:
+        pytest.fail(f'the page did not get there in {timeout_ms / 1000:g} s: goal status '
+                    f"{page.text_content('#goal-status')!r}, progress "
+                    f"{page.text_content('#progress')!r}\ngraph log (end):\n"
+                    f'{graph.log()[-4000:]}')
+
+
 IMAGE_DIGEST = """() => {
   const img = document.getElementById('live');
   if (!img.naturalWidth) return null;
@@ -326,9 +339,9 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
     errors = []
     page.on('pageerror', lambda error: errors.append(str(error)))
     page.goto(f'{base}/?token={TOKEN}')
-    page.wait_for_function(
-        "() => document.getElementById('connection').textContent === 'connected'",
-        timeout=30000)
+    wait_on_page(page, graph,
+                 "() => document.getElementById('connection').textContent === 'connected'",
+                 30000)
     assert page.text_content('#camera') == 'camera /cam2'
     assert 'token' not in page.url            # taken out of the address bar
 
@@ -343,8 +356,8 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
     page.mouse.down()
     page.mouse.move(box['x'] + 0.7 * box['width'], box['y'] + 0.75 * box['height'], steps=8)
     page.mouse.up()
-    page.wait_for_function("() => document.getElementById('roi-msg').textContent === 'ROI set'",
-                           timeout=20000)
+    wait_on_page(page, graph,
+                 "() => document.getElementById('roi-msg').textContent === 'ROI set'", 20000)
     roi = sharpness_roi(ros)
     assert roi == pytest.approx((0.3, 0.25, 0.4, 0.5), abs=0.01), roi
     # A ROI the sharpness node refuses shows the node's reason, and changes nothing.
@@ -360,22 +373,25 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
     page.fill('#range-max', '700')
     page.click('#focus-btn')
     # The progress line as the page showed it while the goal ran (read in the same instant).
-    progress = page.wait_for_function(
-        "() => document.getElementById('goal-status').dataset.status === 'running' && "
-        "document.getElementById('curve-plot').dataset.points >= 4 && "
-        "document.getElementById('progress').textContent", timeout=60000).json_value()
+    # A goal that ends at once (refused, aborted) ends this wait too, and its reason is shown.
+    progress = wait_on_page(page, graph,
+        "() => { const status = document.getElementById('goal-status').dataset.status;"
+        " if (['SUCCEEDED', 'ABORTED', 'CANCELED', 'REJECTED'].includes(status))"
+        "   return 'ended: ' + document.getElementById('goal-status').textContent;"
+        " return status === 'running' && "
+        " document.getElementById('curve-plot').dataset.points >= 4 && "
+        " document.getElementById('progress').textContent; }", 60000)
     assert re.match(r'sweep: position \d+\.\d\d, sharpness [\d.]+, best \d+\.\d\d, \d+ frames',
-                    progress), progress
+                    progress), (progress, graph.log()[-4000:])
     # The screenshot in the README: past the peak (at 420), if the goal still runs.
-    page.wait_for_function("() => document.getElementById('curve-plot').dataset.points >= 13 || "
-                           "document.getElementById('goal-status').dataset.status !== 'running'",
-                           timeout=60000)
+    wait_on_page(page, graph,
+                 "() => document.getElementById('curve-plot').dataset.points >= 13 || "
+                 "document.getElementById('goal-status').dataset.status !== 'running'", 60000)
     page.screenshot(path=str(tmp_path / 'web_page.png'))
     if os.environ.get('AUTOFOCUS_WEB_SCREENSHOT'):
         shutil.copy(tmp_path / 'web_page.png', os.environ['AUTOFOCUS_WEB_SCREENSHOT'])
-    page.wait_for_function(
-        "() => ['SUCCEEDED', 'ABORTED', 'CANCELED', 'REJECTED']"
-        ".includes(document.getElementById('goal-status').dataset.status)", timeout=90000)
+    wait_on_page(page, graph, "() => ['SUCCEEDED', 'ABORTED', 'CANCELED', 'REJECTED']"
+        ".includes(document.getElementById('goal-status').dataset.status)", 90000)
     assert 'SUCCEEDED' in page.text_content('#goal-status'), page.text_content('#goal-status')
     state = request(f'{base}/api/state?token={TOKEN}')[1]
     curve, final = state['goal']['curve'], state['goal']['final']
@@ -398,9 +414,9 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
     page.fill('#range-min', '0')
     page.fill('#range-max', '1000')
     page.click('#focus-btn')
-    page.wait_for_function("() => document.getElementById('goal-status').dataset.status === "
+    wait_on_page(page, graph, "() => document.getElementById('goal-status').dataset.status === "
                            "'running' && document.getElementById('curve-plot').dataset.points "
-                           ">= 3", timeout=60000)
+                           ">= 3", 60000)
     # While it runs, a second goal and a jog are refused with the reason, on the page too.
     for path, body in (('/api/focus', '{}'), ('/api/jog', '{"delta": 1}')):
         status, reason = page.evaluate("""async ([path, body]) => {
@@ -409,8 +425,8 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
         }""", [path, body])
         assert not status and 'cancel it first' in reason, (path, reason)
     page.click('#cancel-btn')
-    page.wait_for_function("() => document.getElementById('goal-status').dataset.status === "
-                           "'CANCELED'", timeout=30000)
+    wait_on_page(page, graph, "() => document.getElementById('goal-status').dataset.status === "
+                           "'CANCELED'", 30000)
     assert 'CANCELED' in page.text_content('#goal-status')
     # Judge the states sent after the cancel, not ones still queued here on a loaded machine.
     canceled_ns = ros.node.get_clock().now().nanoseconds

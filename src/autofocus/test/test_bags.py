@@ -375,3 +375,22 @@ def test_the_sweep_test_bag():
     from mcap.reader import make_reader
     with open(SWEEP_BAG / 'sweep.mcap', 'rb') as stream:
         assert make_reader(stream).get_summary().statistics.message_count == 262
+
+
+def test_convert_orders_signed_file_names_by_their_number(tmp_path):
+    # The shared defocus series are named -9.bmp .. 9.bmp: a scan in the order of focus.
+    folder = tmp_path / 'series'
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for z in (3, -1, 0, -9, 9, -10, 10):
+        cv2.imwrite(str(folder / f'{z}.bmp'), rng.integers(0, 255, (20, 30), np.uint8))
+    assert [p.name for p in bags.list_images(folder)] == [
+        '-10.bmp', '-9.bmp', '-1.bmp', '0.bmp', '3.bmp', '9.bmp', '10.bmp']
+    assert bags.convert_main([str(folder), '-o', str(tmp_path / 'bag'),
+                              '--position-pattern', r'^([-+]?\d+)$']) == 0
+    states = [bags.deserialize(m.data, bags.STATE_TYPE)
+              for m in bags.read_messages(tmp_path / 'bag') if m.topic == '/focus_motor/state']
+    assert [s.position for s in states] == [-10.0, -9.0, -1.0, 0.0, 3.0, 9.0, 10.0]
+    # A dash after a letter or digit is no sign: frame-003 is frame 3, after frame-002.
+    assert sorted(['frame-003', 'frame-010', 'frame-002'], key=bags.natural_key) == [
+        'frame-002', 'frame-003', 'frame-010']

@@ -32,7 +32,6 @@ import argparse
 import csv
 import math
 import pathlib
-import re
 import sys
 from dataclasses import dataclass, field
 
@@ -53,24 +52,6 @@ class Frame:
     verdict: str = ''
     reason: str = ''
     blur_effect: float = float('nan')
-
-
-_NUMBER = re.compile(r'(?:(?<![0-9A-Za-z])[-+])?\d+(?:\.\d+)?')
-
-
-def number_key(name: str):
-    """Sort key ordering names by the numbers in them, a leading sign included.
-
-    A '-' or '+' counts as a sign at the start of the name or after a separator
-    (``-9.bmp``, ``img_-3.png``), not after a letter or digit (``frame-003``
-    stays frame number 3).
-    """
-    key, last = [], 0
-    for match in _NUMBER.finditer(name):
-        key += [(1, name[last:match.start()].lower()), (0, float(match.group()))]
-        last = match.end()
-    key.append((1, name[last:].lower()))
-    return key
 
 
 def _gray(frame):
@@ -131,7 +112,7 @@ class Analysis:
         """Every folder below (itself included) that holds images is a series; bags too."""
         series = 0
         for path in sorted([folder, *(p for p in folder.rglob('*') if p.is_dir())],
-                           key=lambda p: [number_key(part) for part in p.parts]):
+                           key=lambda p: [bags.natural_key(part) for part in p.parts]):
             if any(part.startswith('.') for part in path.relative_to(folder).parts):
                 continue
             if path != folder and (path / 'metadata.yaml').exists():
@@ -141,7 +122,7 @@ class Analysis:
             if any(parent != folder and (parent / 'metadata.yaml').exists()
                    for parent in path.parents):
                 continue  # inside a bag read above
-            files = sorted(bags.list_images(path), key=lambda p: number_key(p.name))
+            files = bags.list_images(path)
             if files:
                 self._images(files, str(path), tqdm, progress)
                 series += 1

@@ -201,5 +201,19 @@ def _rihs01(msgtype: str) -> str:
     except Exception:  # noqa: BLE001 - unknown type: the hash is informational
         return 'RIHS01_' + '0' * 64
 
-def natural_key(text: str):
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r'(\d+)', text)]
+_NUMBER = re.compile(r'(?:(?<![0-9A-Za-z])[-+])?\d+(?:\.\d+)?')
+
+
+def natural_key(name: str):
+    """Sort key ordering names by the numbers in them, a leading sign included.
+
+    A '-' or '+' counts as a sign at the start of the name or after a separator
+    (``-9.bmp`` before ``-1.bmp`` before ``0.bmp``, ``img_-3.png``), not after a letter
+    or digit (``frame-003`` stays frame number 3).
+    """
+    key, last = [], 0
+    for match in _NUMBER.finditer(name):
+        key += [(1, name[last:match.start()].lower()), (0, float(match.group()))]
+        last = match.end()
+    key.append((1, name[last:].lower()))
+    return key

@@ -67,6 +67,24 @@ def test_a_huge_range_is_refused_by_the_motor_limits_or_the_steps(strategy):
         resolve(goal, DEFAULTS, search=SEARCH)
 
 
+def test_a_goal_without_a_range_searches_the_configured_range_within_the_lens_limits():
+    # A C920 (0..250) under a wider configured range (here 10..900): 10..250.
+    request = resolve(Focus.Goal(), DEFAULTS, limits=(0.0, 250.0))
+    assert (request.range_min, request.range_max) == (10.0, 250.0)
+    request = resolve(Focus.Goal(), DEFAULTS, limits=(-500.0, 600.0))
+    assert (request.range_min, request.range_max) == (DEFAULTS.range_min, 600.0)
+    # Unknown limits: the configured range as it is.
+    request = resolve(Focus.Goal(), DEFAULTS)
+    assert (request.range_min, request.range_max) == (DEFAULTS.range_min, DEFAULTS.range_max)
+    # A given range is never changed: outside the limits, it is refused.
+    with pytest.raises(ValueError, match='outside the motor limits'):
+        resolve(Focus.Goal(range_min=0.0, range_max=1000.0), DEFAULTS, limits=(0.0, 250.0))
+    # No overlap at all: refused, naming both and the fix.
+    with pytest.raises(ValueError, match=r'configured range .* lies outside the motor limits '
+                                         r'\[2000, 3000\]; give the goal a range'):
+        resolve(Focus.Goal(), DEFAULTS, limits=(2000.0, 3000.0))
+
+
 def test_a_range_inside_the_limits_with_the_servers_steps_is_accepted():
     request = resolve(Focus.Goal(range_min=100.0, range_max=600.0), DEFAULTS,
                       limits=(0.0, 1000.0), search=SEARCH)

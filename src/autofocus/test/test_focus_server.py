@@ -2,7 +2,7 @@
 import pytest
 from action_msgs.msg import GoalStatus
 from autofocus_interfaces.action import Focus
-from autofocus_interfaces.msg import MotorState
+from autofocus_interfaces.msg import MotorCommand, MotorState
 from ros_helpers import FocusAction, wait_for
 
 
@@ -63,6 +63,22 @@ def test_a_range_beyond_the_motor_limits_is_rejected(server, node_process):
         server.result(handle, 10.0)
     assert not handle.accepted
     assert 'outside the motor limits' in server.process.log()
+
+
+def test_a_goal_without_a_range_searches_within_a_smaller_lens(ros, server, node_process):
+    # The server's range is 0..500; this lens (a C920's kind) turns 0..200 only.
+    commands = ros.collect(MotorCommand, 'focus_motor/command', qos=100)
+    states = ros.collect(MotorState, 'focus_motor/state')
+    node_process('autofocus_motor', 'motor_driver', node_name='focus_motor',
+                 params={'driver': 'sim', 'max_position': 200.0})
+    assert wait_for(lambda: states, 20.0)
+    handle = server.send(Focus.Goal(strategy='sweep', timeout=20.0))
+    assert handle.accepted
+    response = server.result(handle, 30.0)
+    # No camera here: the goal ends for want of frames, after its first move, inside 0..200.
+    assert response.result.error_code == Focus.Result.NO_FRAMES, response.result.error_msg
+    targets = [c.target for c in commands if c.mode == MotorCommand.MODE_ABSOLUTE]
+    assert targets and all(0.0 <= t <= 200.0 for t in targets), targets
 
 
 @pytest.mark.parametrize('goal, reason', [

@@ -103,6 +103,16 @@ def resolve(goal, defaults: FocusDefaults, limits: tuple | None = None,
     range_min, range_max = goal.range_min, goal.range_max
     if range_min == range_max == 0.0:
         range_min, range_max = defaults.range_min, defaults.range_max
+        if limits is not None:
+            # No range asked for: the configured one, within this lens's limits (a C920's
+            # 0..250 under the default 0..1000), rather than a refusal.
+            low, high = max(range_min, limits[0]), min(range_max, limits[1])
+            if low >= high:
+                raise ValueError(
+                    f'the configured range [{range_min:g}, {range_max:g}] lies outside the '
+                    f'motor limits [{limits[0]:g}, {limits[1]:g}]; give the goal a range '
+                    'within them, or set range_min/range_max for the focus server')
+            range_min, range_max = low, high
     elif range_min >= range_max:
         raise ValueError(f'empty position range [{range_min}, {range_max}]: range_min must be '
                          'below range_max (or both 0 for the configured range)')

@@ -47,7 +47,7 @@ from rclpy.time import Time
 
 from autofocus.core import measures, strategies
 from autofocus.core.focus_request import (
-    MAX_TIMEOUT, FocusDefaults, check_defaults, check_limits, resolve)
+    MAX_TIMEOUT, FocusDefaults, check_defaults, resolve)
 from autofocus.nodes.node_tools import ConfigError, declare, motor_command, run_node
 
 ROI_PARAMETERS = ('roi_x', 'roi_y', 'roi_width', 'roi_height')
@@ -316,8 +316,10 @@ class FocusServerNode(Node):
         if state.fault:
             raise GoalEnded(Focus.Result.MOTOR_FAULT, f'motor fault: {state.fault}')
         if not self._limits_checked:              # accepted before the motor was heard
-            try:
-                check_limits(request, state.min_position, state.max_position)
+            try:  # the goal again, now with the limits (an empty range fits itself to them)
+                request = resolve(self._goal_handle.request, self._defaults,
+                                  limits=(state.min_position, state.max_position),
+                                  search=self._search_steps)
             except ValueError as error:
                 raise GoalEnded(Focus.Result.INVALID_GOAL, str(error)) from None
         if request.strategy != 'hill_climb' and not state.position_known:

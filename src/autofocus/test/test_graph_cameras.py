@@ -61,6 +61,9 @@ def test_image_topic_replaces_our_camera_node_and_remaps_sharpness():
     assert nodes[0].remappings == (('camera/image_raw', '/usb_cam/image_raw'),
                                    ('camera/image_raw/compressed',
                                     '/usb_cam/image_raw/compressed'))
+    # The web page shows the same driver's frames.
+    web = plan(image_topic='/usb_cam/image_raw/', use_sim='false', web='true')[-2]
+    assert web.executable == 'web' and web.remappings == nodes[0].remappings
     # A foreign V4L2 driver's camera can still have its lens turned by us.
     nodes = plan(image_topic='/image_raw', camera_source='/dev/video9', focus_control='camera')
     assert names(nodes)[-1] == ('autofocus', 'lens_motor', 'focus_motor')

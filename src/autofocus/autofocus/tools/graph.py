@@ -170,13 +170,13 @@ def plan(arguments: dict, share_directory) -> list:
     nodes = []
     overrides = {} if simulate or not arguments['camera_source'] \
         else {'source': arguments['camera_source']}
+    # Another driver publishes the frames: every node that reads them listens to its topic.
+    image_remaps = () if not image_topic else (
+        ('camera/image_raw', image_topic.rstrip('/')),
+        ('camera/image_raw/compressed', image_topic.rstrip('/') + '/compressed'))
     if image_topic:
-        # Another driver publishes the frames: sharpness listens to its topic instead.
-        topic = image_topic.rstrip('/')
         nodes.append(NodeSpec('autofocus', 'sharpness', 'sharpness', (params,),
-                              remappings=(('camera/image_raw', topic),
-                                          ('camera/image_raw/compressed',
-                                           topic + '/compressed'))))
+                              remappings=image_remaps))
     elif arguments['compose'] == 'true':
         # sim.yaml after autofocus.yaml: the simulator's size and rate win, and the
         # camera-only keys (source, loop, ...) are not declared by the simulator.
@@ -194,7 +194,7 @@ def plan(arguments: dict, share_directory) -> list:
     nodes.append(NodeSpec('autofocus', 'focus_server', 'focus_server', (params,),
                           {'default_strategy': 'hill_climb'} if relative_only else {}))
     if arguments['web'] == 'true':
-        nodes.append(NodeSpec('autofocus', 'web', 'web', (params,)))
+        nodes.append(NodeSpec('autofocus', 'web', 'web', (params,), remappings=image_remaps))
     if arguments['continuous'] == 'true':
         nodes.append(NodeSpec('autofocus', 'continuous_focus', 'continuous_focus', (params,)))
     if focus_by_camera:

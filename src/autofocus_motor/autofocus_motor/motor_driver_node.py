@@ -656,6 +656,11 @@ def _run() -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():  # a real error: its traceback must show
+            raise
+        # Ctrl+C or SIGTERM shut the context down between a timer's wake-up and its
+        # publish ("publisher's context is invalid"): the stop the user asked for.
     finally:
         # Also on an exception from a callback, which then propagates with its traceback.
         node.destroy_node()

@@ -249,10 +249,13 @@ def test_position_is_restored_after_a_clean_stop_and_unknown_after_a_kill(
     # Killed mid-move: the record says moving, so the restart does not pretend.
     seq = motor.send(MotorCommand.MODE_ABSOLUTE, 5000.0, 500.0)
     assert motor.wait_state(lambda s: s.last_command_sequence == seq and s.position > 300)
+    last_heard = motor.states[-1].position
     process.popen.send_signal(signal.SIGKILL)
     process.popen.wait()
     process, motor = motor_process(**params)
     state = motor.states[-1]
     assert not state.position_known, process.log()
-    assert state.position == pytest.approx(250.0)  # the last record, only an estimate
+    # The last record, only an estimate: made when the move began (at 250, or a step or so
+    # on when the state that saw it begin came late), never past what was last heard.
+    assert 250.0 <= state.position <= last_heard
     assert 'moving' in process.log() and 'position unknown' in process.log()

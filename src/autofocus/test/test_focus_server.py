@@ -6,15 +6,27 @@ from autofocus_interfaces.msg import MotorCommand, MotorState
 from ros_helpers import FocusAction, wait_for
 
 
-@pytest.fixture
-def server(ros, node_process):
+def start_server(ros, node_process, move_timeout):
     process = node_process('autofocus', 'focus_server',
-                           params={'frame_timeout': 0.5, 'move_timeout': 2.0,
+                           params={'frame_timeout': 0.5, 'move_timeout': move_timeout,
                                    'range_min': 0.0, 'range_max': 500.0})
     action = FocusAction(ros)
     assert action.wait_for_server(), process.log()
     action.process = process
     return action
+
+
+@pytest.fixture
+def server(ros, node_process):
+    """A server that gives up on a missing motor quickly."""
+    return start_server(ros, node_process, move_timeout=2.0)
+
+
+@pytest.fixture
+def server_for_motor(ros, node_process):
+    """A server for tests with a motor: on a loaded machine the server may discover a motor
+    started beside it seconds after this test hears it (move_timeout bounds that wait)."""
+    return start_server(ros, node_process, move_timeout=10.0)
 
 
 @pytest.mark.parametrize('goal, reason', [
@@ -38,14 +50,14 @@ def test_without_a_motor_the_goal_aborts_and_says_so(server):
     assert 'is the motor driver running?' in response.result.error_msg
 
 
-def test_without_frames_the_goal_aborts_with_no_frames(ros, server, node_process):
+def test_without_frames_the_goal_aborts_with_no_frames(ros, server_for_motor, node_process):
     states = ros.collect(MotorState, 'focus_motor/state')
     node_process('autofocus_motor', 'motor_driver', node_name='focus_motor',
                  params={'driver': 'sim', 'max_position': 500.0})
     assert wait_for(lambda: states, 20.0)
-    handle = server.send(Focus.Goal(strategy='sweep', timeout=20.0))
+    handle = server_for_motor.send(Focus.Goal(strategy='sweep', timeout=20.0))
     assert handle.accepted
-    response = server.result(handle, 30.0)
+    response = server_for_motor.result(handle, 30.0)
     assert response.status == GoalStatus.STATUS_ABORTED
     assert response.result.error_code == Focus.Result.NO_FRAMES, response.result.error_msg
     assert 'is the camera publishing' in response.result.error_msg
@@ -65,16 +77,17 @@ def test_a_range_beyond_the_motor_limits_is_rejected(server, node_process):
     assert 'outside the motor limits' in server.process.log()
 
 
-def test_a_goal_without_a_range_searches_within_a_smaller_lens(ros, server, node_process):
+def test_a_goal_without_a_range_searches_within_a_smaller_lens(
+        ros, server_for_motor, node_process):
     # The server's range is 0..500; this lens (a C920's kind) turns 0..200 only.
     commands = ros.collect(MotorCommand, 'focus_motor/command', qos=100)
     states = ros.collect(MotorState, 'focus_motor/state')
     node_process('autofocus_motor', 'motor_driver', node_name='focus_motor',
                  params={'driver': 'sim', 'max_position': 200.0})
     assert wait_for(lambda: states, 20.0)
-    handle = server.send(Focus.Goal(strategy='sweep', timeout=20.0))
+    handle = server_for_motor.send(Focus.Goal(strategy='sweep', timeout=20.0))
     assert handle.accepted
-    response = server.result(handle, 30.0)
+    response = server_for_motor.result(handle, 30.0)
     # No camera here: the goal ends for want of frames, after its first move, inside 0..200.
     assert response.result.error_code == Focus.Result.NO_FRAMES, response.result.error_msg
     targets = [c.target for c in commands if c.mode == MotorCommand.MODE_ABSOLUTE]

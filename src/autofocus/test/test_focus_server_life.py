@@ -170,7 +170,9 @@ def test_one_server_reports_every_outcome_truly_goal_after_goal(ros, node_proces
     # 4. Cancel: Ctrl+C on the client while the sweep runs.
     known = len(graph.goal_ids)
     client = graph.client('--strategy', 'sweep')
-    assert wait_for(lambda: client.log().count(' sweep  position ') >= 3, 60.0), client.log()
+    # At its first position, so a loaded machine cannot finish the 41-position sweep
+    # before the signal lands.
+    assert wait_for(lambda: ' sweep  position ' in client.log(), 60.0), client.log()
     client.popen.send_signal(signal.SIGINT)
     code = client.popen.wait(30.0)
     result = graph.result_of_goal(known)

@@ -219,7 +219,8 @@ def test_focus_server_succeeds_after_a_failed_goal(ros, node_process, tmp_path):
         response = graph.focus(Focus.Goal())
         # The status alone is not enough: an exception after succeed() keeps the status but
         # sends an empty result.
-        assert response.status == GoalStatus.STATUS_SUCCEEDED
+        assert response.status == GoalStatus.STATUS_SUCCEEDED, (
+            response.result.error_code, response.result.error_msg, graph.process.log()[-2000:])
         assert response.result.success and response.result.positions, (
             response.result, graph.process.log()[-2000:])
         assert abs(response.result.final_position - 450.0) <= 30.0

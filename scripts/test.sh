@@ -6,4 +6,11 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck disable=SC1091
 . "$repo/scripts/env.sh"
 cd "$repo"
-exec python -m pytest "$@"
+# Two workers (pytest-xdist): the tests that start ROS graphs run one at a time on one,
+# the rest beside them on the other (conftest.py). AUTOFOCUS_TEST_WORKERS=0 runs all in
+# this process; a -n of your own, given after, wins.
+workers="${AUTOFOCUS_TEST_WORKERS:-2}"
+if [ "$workers" = 0 ]; then
+  exec python -m pytest "$@"
+fi
+exec python -m pytest -n "$workers" --dist loadgroup "$@"

@@ -186,7 +186,15 @@ def test_every_motion_stops_when_the_commander_falls_silent(motor_process):
         assert max(moved) - min(moved) == pytest.approx(300.0, abs=60.0)  # 0.3 s at 1000/s
     assert process.log().count('lost contact') >= 2
 
+    process.interrupt()
+
     # Kept alive every 0.1 s, a 1.5 s move runs to its end; its fault was cleared by it.
+    # (A watchdog of 1 s: this test's own sleeps run late on a loaded machine.)
+    process, motor = motor_process(watchdog_timeout=1.0, max_position=10000.0,
+                                   initial_position=1500.0)
+    seq = motor.send(MotorCommand.MODE_ABSOLUTE, 3000.0, 1000.0)
+    assert motor.wait_state(lambda s: s.last_command_sequence == seq and not s.moving
+                            and s.fault), process.log()
     start = len(motor.states)
     seq = motor.send(MotorCommand.MODE_ABSOLUTE, 0.0, 1000.0)
     begin = time.monotonic()

@@ -58,23 +58,19 @@ def ros_domain(monkeypatch):
     lock.close()
 
 
-# scripts/test.sh runs the suite on two pytest-xdist workers (--dist loadgroup). Tests
-# that start ROS processes, spin rclpy nodes or time a motor's pins run one at a time, in
-# one group, as they would alone: two graphs at once on two cores would turn the timing
-# these tests judge into a measure of the machine's load. The rest (the science, files,
-# the fleet tool) runs on the other worker beside them.
-SERIAL_FIXTURES = {'ros', 'node_process'}
-SERIAL_MARKERS = ('graph', 'netns')
-SERIAL_PATHS = ('autofocus_motor', 'test_security.py', 'test_link_cut.py',
-                'test_pipeline_benchmark.py')
+# scripts/test.sh runs the suite on two pytest-xdist workers (--dist loadgroup): each
+# test gets its own ROS domain (above), so two graphs never hear each other. The tests
+# that build network namespaces (link cut, strangers, DDS security) run one at a time,
+# in one group: each judges sub-second stops across a whole simulated network.
+SERIAL_MARKERS = ('netns',)
+SERIAL_PATHS = ('test_security.py', 'test_link_cut.py')
 
 
 def pytest_itemcollected(item):
     # At collection, before xdist's pytest_collection_modifyitems reads the groups.
-    if (SERIAL_FIXTURES & set(getattr(item, 'fixturenames', ()))
-            or any(item.get_closest_marker(name) for name in SERIAL_MARKERS)
+    if (any(item.get_closest_marker(name) for name in SERIAL_MARKERS)
             or any(part in str(item.path) for part in SERIAL_PATHS)):
-        item.add_marker(pytest.mark.xdist_group('ros'))
+        item.add_marker(pytest.mark.xdist_group('netns'))
 
 
 class RosHarness:

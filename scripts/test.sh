@@ -6,9 +6,9 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck disable=SC1091
 . "$repo/scripts/env.sh"
 cd "$repo"
-# Two workers (pytest-xdist): the tests that start ROS graphs run one at a time on one,
-# the rest beside them on the other (conftest.py). AUTOFOCUS_TEST_WORKERS=0 runs all in
-# this process; a -n of your own, given after, wins.
+# Two workers (pytest-xdist), each test in its own ROS domain; the network-namespace
+# tests one at a time (conftest.py). AUTOFOCUS_TEST_WORKERS=0 runs all in this process;
+# a -n of your own, given after, wins.
 workers="${AUTOFOCUS_TEST_WORKERS:-2}"
 if [ "$workers" = 0 ]; then
   exec python -m pytest "$@"

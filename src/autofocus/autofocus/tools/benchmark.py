@@ -85,6 +85,7 @@ class Rig:
     frame_period: float = 1.0 / 30.0
     exposure: float = 0.01
     latency: float = 0.06
+    flyby_speed: float = 0.0          # speed of a fly-by scan's sweep; 0 = motor_speed
 
 
 @dataclass
@@ -152,6 +153,16 @@ def run_closed_loop(search: strategies.Search, render, measure, gear: lens_sim.G
     step = search.start()
     frames = 0
     while True:
+        if isinstance(step, strategies.Sweep):
+            now, motor, lens_from, lens_to, move_start, move_end, samples = _fly_by(
+                step, now, motor, lens_at, gear, rig, range_min, range_max, render, measure)
+            moves += 1
+            frames += len(samples)
+            visited += samples
+            step = search.observe_stream(samples)
+            if isinstance(step, strategies.Outcome) or frames >= max_frames:
+                break
+            continue
         target = motor + step.target if step.relative else step.target
         target = min(max(target, range_min), range_max)
         if abs(target - motor) > 1e-9:
@@ -180,6 +191,42 @@ def run_closed_loop(search: strategies.Search, render, measure, gear: lens_sim.G
     if not isinstance(step, strategies.Outcome):
         step = strategies.Outcome(False, motor, 0.0, error='frame_budget')
     return step, frames, moves, now, visited
+
+
+STATE_PERIOD = 0.02                   # the motor driver's state rate (50 Hz), for fly-by scans
+
+
+def _fly_by(step, now, motor, lens_at, gear, rig, range_min, range_max, render, measure):
+    """One :class:`strategies.Sweep` on the simulated clock, as the focus server runs it:
+    the motor moves at ``step.speed`` (0: the rig's motor speed) and publishes its position
+    every ``STATE_PERIOD``; every frame exposed from the command to the arrival counts,
+    placed by :func:`strategies.stream_samples` from those states (stamps = exposure
+    starts). Returns the new loop state and the (position, sharpness) samples."""
+    target = min(max(step.target, range_min), range_max)
+    speed = step.speed or rig.flyby_speed or rig.motor_speed
+    lens_from = lens_at(now)
+    move_start, move_end = now, now + abs(target - motor) / speed
+    lens_to = gear.drive(target)
+
+    def lens(t):
+        if t >= move_end or move_end <= move_start:
+            return lens_to
+        return lens_from + (lens_to - lens_from) * max(0.0, t - move_start) / (
+            move_end - move_start)
+
+    state_times = np.arange(move_start, move_end + 2 * STATE_PERIOD, STATE_PERIOD)
+    states = [(t, motor + (target - motor) * min(1.0, (t - move_start) / max(
+        move_end - move_start, 1e-12))) for t in state_times]
+    frames = []
+    k = max(0, math.ceil(now / rig.frame_period - 1e-9))
+    while k * rig.frame_period <= move_end:
+        exposed = k * rig.frame_period
+        frames.append((exposed, measure(render(lens(exposed), lens(exposed + rig.exposure)))))
+        k += 1
+    # The server waits for the frames up to the arrival: the last one's latency.
+    now = max(move_end, frames[-1][0] + rig.exposure + rig.latency if frames else move_end)
+    samples = strategies.stream_samples(states, frames, rig.exposure / 2)
+    return now, target, lens_from, lens_to, move_start, move_end, samples
 
 
 def _lens_config(width, height, seed, scene, **noise):
@@ -292,7 +339,7 @@ def grid_cell(index):
     return scene, noise, start, play
 
 
-def sim_trials(names, count, seed, width=160, height=120, jobs=1):
+def sim_trials(names, count, seed, width=160, height=120, jobs=1, rig=None):
     """Run ``count`` grid trials per strategy on the simulated lens; list of TrialResult.
 
     Each trial draws its randomness from (seed, trial index) only, so ``jobs`` worker
@@ -302,21 +349,22 @@ def sim_trials(names, count, seed, width=160, height=120, jobs=1):
         import concurrent.futures
         with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
             parts = list(pool.map(_sim_trials, [names] * jobs, [count] * jobs, [seed] * jobs,
-                                  [width] * jobs, [height] * jobs, range(jobs), [jobs] * jobs))
+                                  [width] * jobs, [height] * jobs, range(jobs), [jobs] * jobs,
+                                  [rig] * jobs))
         by_index = {}
         for part in parts:
             by_index.update(part)
         return [r for index in sorted(by_index) for r in by_index[index]]
-    part = _sim_trials(names, count, seed, width, height, 0, 1)
+    part = _sim_trials(names, count, seed, width, height, 0, 1, rig)
     return [r for index in sorted(part) for r in part[index]]
 
 
-def _sim_trials(names, count, seed, width, height, first, every):
+def _sim_trials(names, count, seed, width, height, first, every, rig=None):
     """{trial index: [TrialResult per strategy]} for indices first, first + every, ..."""
     lenses = _SimLens(width, height, seed)
     measure = _measure()
     optics = _Optics(width, height, seed, measure)
-    rig = Rig()
+    rig = rig or Rig()
     results = {}
     for index in range(first, count, every):
         results[index] = []

@@ -113,9 +113,11 @@ class FlybySearch(Search):
        rising toward it -> PEAK_OUT_OF_RANGE (the lens left at the sharpest sample).
     4. Estimate: :func:`gaussian_peak` over the stream.
     5. Refine at rest: ``estimate`` and :data:`REFINE_STEPS` ``fine_step`` either side;
-       while the sharpest of these is the lowest or highest, one more ``fine_step`` past it
-       (at most ``2 * coarse_step / fine_step`` more). The peak is :func:`peak_fit` over the
-       refine's samples only (streamed values are lower: motion blur).
+       while the sharpest of these is the lowest or highest, one more ``fine_step`` past it,
+       and while the fitted vertex's standard error exceeds ``fine_step / 4`` (a noisy
+       top), one more either side (at most ``2 * coarse_step / fine_step`` more). The
+       peak is :func:`peak_fit` over the refine's samples only
+       (streamed values are lower: motion blur).
     6. Final move; Outcome (BIMODAL warning when the stream showed two peaks).
     """
 
@@ -143,6 +145,10 @@ class FlybySearch(Search):
                                  f'{sharpness!r}')
             stream.append((position, sharpness))
         self._pending = None
+        # Streamed samples are reported samples too (in order); their values are lower
+        # than at rest (motion blur), which only the fit below needs to know.
+        self.samples.extend(stream)
+        self._phases.extend(['flyby'] * len(stream))
         self._swept_to = (len(self.samples), self._sweep_target)
         try:
             step = self._steps_gen.send(stream)
@@ -238,12 +244,22 @@ class FlybySearch(Search):
         while budget > 0:
             points = _merge_duplicates(refined, c.fine_step * 1e-3)
             best = max(range(len(points)), key=lambda i: points[i][1])
+            low = max(c.range_min, points[0][0] - c.fine_step)
+            high = min(c.range_max, points[-1][0] + c.fine_step)
             if best == 0 and points[0][0] > c.range_min:
-                target = max(c.range_min, points[0][0] - c.fine_step)
+                targets = [low]
             elif best == len(points) - 1 and points[-1][0] < c.range_max:
-                target = min(c.range_max, points[-1][0] + c.fine_step)
+                targets = [high]
+            elif peak_fit(points, c.fine_step * 1e-3).error > c.fine_step / 4.0:
+                # A noisy top: a wider fit pins the vertex down (as coarse_fine does).
+                targets = [t for t in (low, high) if all(abs(t - p) > 1e-9 for p, _ in points)]
             else:
                 break
-            budget -= 1
-            refined.append((yield from self._visit(target, 'fine')))
+            if not targets:
+                break
+            budget -= len(targets)
+            if abs(targets[-1] - self._here) < abs(targets[0] - self._here):
+                targets.reverse()
+            for target in targets:
+                refined.append((yield from self._visit(target, 'fine')))
         return refined

@@ -343,6 +343,11 @@ class FocusServerNode(Node):
                                          **self._search_steps)
         search = strategies.make_search(request.strategy, config, start_position=state.position,
                                         positions_while_moving=state.position_measured)
+        if request.strategy == 'flyby' and not state.position_measured:
+            self.get_logger().warning(
+                'flyby: the motor does not measure its position while moving '
+                '(position_measured false, e.g. a DC motor): scanning stop-and-go at '
+                'coarse_step instead of streaming')
         step = search.start()
         feedback = Focus.Feedback()
         while True:

@@ -45,7 +45,7 @@ from autofocus.core.strategies.search import Search, Steps
 # A stream of fewer frames than this cannot place a peak.
 MIN_STREAM_SAMPLES = 5
 # The refine at rest: the streamed estimate and this many fine steps either side.
-REFINE_STEPS = 2
+REFINE_STEPS = 1
 
 
 @dataclass(frozen=True)
@@ -258,7 +258,7 @@ class FlybySearch(Search):
             if not targets:
                 break
             budget -= len(targets)
-            if abs(targets[-1] - self._here) < abs(targets[0] - self._here):
+            if c.backlash <= 0 and abs(targets[-1] - self._here) < abs(targets[0] - self._here):
                 targets.reverse()
             for target in targets:
                 refined.append((yield from self._visit(target, 'fine')))

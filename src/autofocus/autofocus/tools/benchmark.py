@@ -85,7 +85,11 @@ class Rig:
     frame_period: float = 1.0 / 30.0
     exposure: float = 0.01
     latency: float = 0.06
-    flyby_speed: float = 0.0          # speed of a fly-by scan's sweep; 0 = motor_speed
+    # A fly-by pass runs at twice the move speed: the motor drivers ship max_speed = 2 x
+    # default_speed, and a constant-speed pass has no stop to settle from. Its frames
+    # then land 33 units apart at 30 fps, a third of coarse_step. (0 = motor_speed;
+    # flyby_rows shows both, and coarse_fine with its moves at the same doubled speed.)
+    flyby_speed: float = 1000.0
 
 
 @dataclass
@@ -501,7 +505,7 @@ def stack_trials(names, count, seed, directory=STACK_DIR):
     measure = _measure(roi=(0.0, 0.0, 1.0, 1.0), downsample=1)
     truth, dof, best, readings = stack_truth(lens_sim.FocusStack.from_directory(directory),
                                              measure)
-    rig = Rig(motor_speed=20.0)
+    rig = Rig(motor_speed=20.0, flyby_speed=40.0)
     config = stack_config()
     results = []
     for index in range(count):
@@ -543,6 +547,33 @@ def stack_measure_peaks(directory=STACK_DIR):
         rows.append({'measure': name, 'peak_mm': peak,
                      'argmax_mm': float(stack.positions[int(np.argmax(values))]),
                      'off_truth_dof': abs(peak - truth) / dof})
+    return rows
+
+
+FLYBY_SPEEDS = ((500.0, 500.0), (500.0, 1000.0), (500.0, 2000.0), (1000.0, 1000.0),
+                (2000.0, 2000.0))
+
+
+def flyby_rows(count, seed, jobs=1):
+    """flyby against stop-and-go coarse_fine on the simulated scenes with a peak, at each
+    (move speed, fly-by speed) of ``FLYBY_SPEEDS``: success, median time and frames, and
+    the time as a fraction of coarse_fine's at the same move speed."""
+    rows = []
+    for move, sweep in FLYBY_SPEEDS:
+        results = sim_trials(['coarse_fine', 'flyby'], count, seed, jobs=jobs,
+                             rig=Rig(motor_speed=move, flyby_speed=sweep))
+        results = [r for r in results if r.scene != 'flat']
+        times = {}
+        for name in ('coarse_fine', 'flyby'):
+            group = [r for r in results if r.strategy == name]
+            times[name] = _pct([r.time for r in group], 50)
+            row = {'move_speed': move, 'flyby_speed': sweep if name == 'flyby' else float('nan'),
+                   'strategy': name, 'trials': len(group)}
+            row.update(_success_columns(group))
+            row.update({'time_med_s': times[name], 'frames_med': _pct([r.frames for r in group],
+                                                                      50),
+                        'time_vs_coarse_fine': times[name] / times['coarse_fine']})
+            rows.append(row)
     return rows
 
 
@@ -691,6 +722,25 @@ def check_targets(rows, flat):
         if row['strategy'] == default:
             checks.append((f'{default} on flat: {row["false_focus"]} false focus in '
                            f'{row["flat_trials"]}', row['false_focus'] == 0))
+    for scene in CLASSES:
+        fly, stop = _row(rows, 'flyby', scene), _row(rows, 'coarse_fine', scene)
+        if fly is None or stop is None:
+            continue
+        ours = [fly[f'ok_{t:g}dof_%'] for t in TOLERANCES]
+        theirs = [stop[f'ok_{t:g}dof_%'] for t in TOLERANCES]
+        equal = [t for t, a, b in zip(TOLERANCES, ours, theirs) if a >= b]
+        half = fly['time_med_s'] <= 0.5 * stop['time_med_s']
+        checks.append((
+            f'{scene}: flyby median time {fly["time_med_s"]:.2f} s <= half of coarse_fine\'s '
+            f'{stop["time_med_s"]:.2f} s ({fly["time_med_s"] / stop["time_med_s"]:.2f}x), '
+            f'success {"/".join(f"{v:.1f}" for v in ours)}% vs '
+            f'{"/".join(f"{v:.1f}" for v in theirs)}% at {tols} DoF (at least equal at: '
+            f'{", ".join(f"{t:g}" for t in equal) or "none"})',
+            half and len(equal) == len(TOLERANCES)))
+    for row in flat:
+        if row['strategy'] == 'flyby':
+            checks.append((f'flyby on flat: {row["false_focus"]} false focus in '
+                           f'{row["flat_trials"]}', row['false_focus'] == 0))
     return checks
 
 
@@ -747,7 +797,7 @@ def trial_rows(results):
             for r in results]
 
 
-def report(results, info, measure_peaks=(), dslr=()):
+def report(results, info, measure_peaks=(), dslr=(), flyby=()):
     """The whole Markdown report: tables, truth of the real stack, targets and verdicts."""
     rows, flat, play = summarise(results), flat_rows(results), backlash_rows(results)
     stack = [r for r in results if r.lens == 'real_stack']
@@ -781,6 +831,10 @@ def report(results, info, measure_peaks=(), dslr=()):
                   f'{DSLR_STEP_TIME:g} s per call, {DSLR_STEP_ERROR:.0%} spread per step), '
                   f'{dslr[0].strategy}, against the simulated motor\'s rows above:', '',
                   markdown(summarise(dslr)), '', markdown(flat_rows(dslr))]
+    if flyby:
+        parts += ['', 'Fly-by scan against stop-and-go coarse_fine at several speeds (motor '
+                  'units/s; simulated scenes with a peak; `time_vs_coarse_fine`: median time '
+                  'over coarse_fine\'s at the same move speed):', '', markdown(flyby)]
     checks = check_targets(rows, flat)
     parts += ['', info, '', 'Targets and verdicts (each per scene class, at every tolerance):']
     parts += [f'- [{"x" if ok else " "}] {what}' for what, ok in checks]
@@ -809,6 +863,7 @@ def main(argv=None) -> int:
     results = sim_trials(names, args.trials, args.seed, jobs=max(1, args.jobs))
     results += stack_trials(names, args.stack_trials, args.seed)
     dslr = dslr_trials(args.trials, args.seed)
+    flyby = flyby_rows(min(args.trials, 2 * GRID), args.seed, jobs=max(1, args.jobs))
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     elapsed = time.monotonic() - started
@@ -816,7 +871,7 @@ def main(argv=None) -> int:
             f'Python {platform.python_version()}), seed {args.seed}, {args.trials} sim + '
             f'{args.stack_trials} real-stack trials per strategy, {elapsed:.0f} s')
     text, rows = report(results, info,
-                        stack_measure_peaks() if args.stack_trials else [], dslr)
+                        stack_measure_peaks() if args.stack_trials else [], dslr, flyby)
     _write_csv(out / 'benchmark.csv', rows)
     _write_csv(out / 'benchmark_trials.csv', trial_rows(results))
     (out / 'benchmark.md').write_text(text)

@@ -7,11 +7,13 @@ a walk over the marker segments, a few ``bytes.find`` calls per kilobyte).
 
 :func:`jpeg_bytes` gives the entropy-coded bytes per pixel:
 
-- of the ROI's MCU rows and columns, when the JPEG has restart markers (a DRI segment:
-  the data is cut into independently coded runs of ``restart_interval`` MCUs, so the
-  bytes of each run are known without Huffman decoding). Our own camera node writes one
-  restart interval per MCU row (:data:`RESTART_ROWS`); many hardware MJPEG encoders write
-  them too;
+- of the ROI's MCU rows, when the JPEG has restart markers (a DRI segment: the data is
+  cut into independently coded runs of ``restart_interval`` MCUs, so the bytes of each
+  run are known without Huffman decoding). Our own camera node writes one restart
+  interval per MCU row (16 px of a colour frame); many hardware MJPEG encoders write
+  them too. A run that straddles the ROI's edge counts in proportion to its MCUs inside,
+  so with a run per row the ROI's columns are not told apart (with a run per MCU they
+  are);
 - of the whole frame otherwise (the bytes between each start-of-scan and the next
   marker, headers and tables excluded).
 
@@ -25,14 +27,14 @@ suits a search (one scene, one exposure), not an absolute threshold.
 from __future__ import annotations
 
 import math
+import re
 
 from autofocus.io.image_codec import _JPEG_NO_LENGTH, _JPEG_SOF, MalformedImage
 
 JPEG_BYTES = 'jpeg_bytes'             # the measure's name in FocusMetrics
-# Restart interval our encoder writes: one per MCU row (OpenCV's
-# IMWRITE_JPEG_RST_INTERVAL counts MCUs, so the camera node passes the row's MCU count).
-RESTART_ROWS = 1
-_RST = frozenset(range(0xD0, 0xD8))
+# A marker that ends a scan: FF followed by anything but 00 (stuffing), RSTn or FF (fill).
+_SCAN_END = re.compile(rb'\xff[^\x00\xd0-\xd7\xff]')
+_RESTART = re.compile(rb'\xff[\xd0-\xd7]')
 
 
 def _walk(data: bytes):
@@ -85,23 +87,18 @@ def _walk(data: bytes):
 
 def _scan(data: bytes, position: int) -> tuple[list[int], int]:
     """Byte counts of the entropy-coded runs from ``position`` (split at RSTn), and the
-    position of the marker that ends the scan."""
+    position of the marker that ends the scan. Inside the data an FF is always followed by
+    00 (stuffing), so the markers are found by two regular-expression scans (in C)."""
+    end = _SCAN_END.search(data, position)
+    if end is None:
+        raise MalformedImage('JPEG scan without an end (truncated)', 'truncated')
     segments = []
     start = position
-    end = len(data)
-    while True:
-        found = data.find(b'\xff', position)
-        if found < 0 or found + 1 >= end:
-            raise MalformedImage('JPEG scan without an end (truncated)', 'truncated')
-        following = data[found + 1]
-        if following == 0x00 or following == 0xFF:     # stuffed byte / fill
-            position = found + 1 if following == 0xFF else found + 2
-            continue
-        segments.append(found - start)
-        if following in _RST:
-            start = position = found + 2
-            continue
-        return segments, found
+    for restart in _RESTART.finditer(data, position, end.start()):
+        segments.append(restart.start() - start)
+        start = restart.end()
+    segments.append(end.start() - start)
+    return segments, end.start()
 
 
 def jpeg_bytes(data, roi_px: tuple[int, int, int, int] | None = None) -> tuple[float, bool]:

@@ -809,6 +809,17 @@ def test_flyby_with_a_sparse_stream_falls_back_to_stop_and_go():
     assert search.fell_back
 
 
+def test_flyby_with_a_stream_missing_an_end_falls_back_to_stop_and_go():
+    class LateLens(Lens):           # the first 300 units of the pass were not streamed
+        def sweep(self, step, spacing=17.0):
+            return [(p, v) for p, v in super().sweep(step, spacing) if p > 300.0]
+
+    lens = LateLens(gaussian(150.0, 40.0, 0.1), 0.02)
+    outcome = run(make_search('flyby', SearchConfig()), lens)
+    assert outcome.success and abs(outcome.position - 150.0) <= 10.0
+    assert 'an end further' in outcome.message and 'coarse' in [m.phase for m in lens.moves]
+
+
 def test_flyby_protocol_and_streamed_samples():
     search = make_search('flyby', SearchConfig(), 900.0)
     first = search.start()

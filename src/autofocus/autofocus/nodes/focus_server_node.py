@@ -180,7 +180,8 @@ class FocusServerNode(Node):
         self._watch_motor = False
         self._goal_started = 0.0
         self._last_contact_check = 0.0
-        self._metrics = collections.deque(maxlen=256)
+        # Enough for a fly-by pass of 30 s at 30 fps.
+        self._metrics = collections.deque(maxlen=1024)
         # (stamp ns, position) of recent motor states: where the lens was during a fly-by.
         self._state_log = collections.deque(maxlen=2048)
         self._busy = False

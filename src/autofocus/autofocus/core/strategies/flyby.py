@@ -26,8 +26,9 @@ Where the motor cannot report its position while moving (a DC motor timed from i
 with ``positions_while_moving=False`` and scans stop-and-go at ``coarse_step`` instead
 (the coarse scan of coarse_fine), then refines the same way; its message says so. The same fallback
 applies when a stream comes back too sparse to place the refine (fewer than
-:data:`MIN_STREAM_SAMPLES` frames, or a gap wider than ``coarse_step``: the lens moved too
-fast for the frame rate, or frames were dropped).
+:data:`MIN_STREAM_SAMPLES` frames, a gap wider than ``coarse_step``, or an end of the
+range further than that from the stream's: the lens moved too fast for the frame rate,
+or frames were dropped).
 """
 from __future__ import annotations
 
@@ -197,10 +198,16 @@ class FlybySearch(Search):
             stream = yield Sweep(last)
             self.stream = list(stream)
             gap = stream_gap(stream)
-            if len(stream) < MIN_STREAM_SAMPLES or gap > c.coarse_step:
+            ends = (min(p for p, _ in stream), max(p for p, _ in stream)) if stream else None
+            if len(stream) < MIN_STREAM_SAMPLES or gap > c.coarse_step or \
+                    ends[0] > c.range_min + c.coarse_step or \
+                    ends[1] < c.range_max - c.coarse_step:
                 self.fell_back = (f'the fly-by stream had {len(stream)} frames, widest gap '
-                                  f'{gap:g} (more than coarse_step {c.coarse_step:g} or fewer '
-                                  f'than {MIN_STREAM_SAMPLES} frames: too fast for the frame '
+                                  f'{gap:g}' + (f', from {ends[0]:g} to {ends[1]:g}' if ends
+                                                else '') +
+                                  f' (a gap over coarse_step {c.coarse_step:g}, an end '
+                                  f'further than that from the range\'s, or fewer than '
+                                  f'{MIN_STREAM_SAMPLES} frames: too fast for the frame '
                                   'rate, or frames dropped)')
             else:
                 coarse = stream

@@ -39,8 +39,8 @@ from typing import Sequence
 
 from autofocus.core.strategies.base import Move, Outcome, Sample
 from autofocus.core.strategies.peak_fitting import (
-    _flat_outcome, _merge_duplicates, _success, find_peaks, gaussian_peak, peak_beyond_edge,
-    peak_fit)
+    _bends, _flat_outcome, _merge_duplicates, _noise, _success, find_peaks, gaussian_peak,
+    peak_beyond_edge, peak_fit)
 from autofocus.core.strategies.search import Search, Steps
 
 # A stream of fewer frames than this cannot place a peak.
@@ -115,8 +115,9 @@ class FlybySearch(Search):
     4. Estimate: :func:`gaussian_peak` over the stream.
     5. Refine at rest: ``estimate`` and :data:`REFINE_STEPS` ``fine_step`` either side;
        while the sharpest of these is the lowest or highest, one more ``fine_step`` past it,
-       and while the fitted vertex's standard error exceeds ``fine_step / 4`` (a noisy
-       top), one more either side (at most ``2 * coarse_step / fine_step`` more). The
+       and while the fitted vertex's standard error (with the noise of one frame taken
+       from the stream's tails) exceeds ``fine_step / 4`` (a noisy top), one more either
+       side (at most ``2 * coarse_step / fine_step`` more). The
        peak is :func:`peak_fit` over the refine's samples only
        (streamed values are lower: motion blur).
     6. Final move; Outcome (BIMODAL warning when the stream showed two peaks).
@@ -229,14 +230,18 @@ class FlybySearch(Search):
             return (yield from self._leave_at_best(edge, coarse, what))
         spacing = max(stream_gap(coarse), 1e-9)
         estimate = gaussian_peak(coarse, tolerance=spacing * 1e-3)
-        refined = yield from self._refine(estimate)
+        # The noise of one frame, from the curve's tails, where it is straight and where
+        # motion blur changes little (as coarse_fine takes it from its coarse scan).
+        tails = [p for p in coarse if abs(p[0] - estimate) >= 1.5 * c.coarse_step]
+        noise = _noise(_bends(sorted(tails)))
+        refined = yield from self._refine(estimate, noise)
         estimate = peak_fit(refined, c.fine_step * 1e-3).position
         position, value = yield from self._final(estimate)
         outcome = _success(position, value, estimate, refined, what + ' + refine at rest',
                            find_peaks(coarse, c.bimodal_ratio))
         return outcome
 
-    def _refine(self, estimate: float):
+    def _refine(self, estimate: float, noise: float = 0.0):
         """Samples at rest around ``estimate`` until the sharpest has a neighbour each side."""
         c = self.config
         clip = [min(max(estimate + k * c.fine_step, c.range_min), c.range_max)
@@ -257,7 +262,7 @@ class FlybySearch(Search):
                 targets = [low]
             elif best == len(points) - 1 and points[-1][0] < c.range_max:
                 targets = [high]
-            elif peak_fit(points, c.fine_step * 1e-3).error > c.fine_step / 4.0:
+            elif peak_fit(points, c.fine_step * 1e-3, noise).error > c.fine_step / 4.0:
                 # A noisy top: a wider fit pins the vertex down (as coarse_fine does).
                 targets = [t for t in (low, high) if all(abs(t - p) > 1e-9 for p, _ in points)]
             else:

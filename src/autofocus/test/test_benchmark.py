@@ -126,3 +126,31 @@ def test_default_trials_fill_every_grid_cell_equally():
     assert len(set(counts.values())) == 1                    # ...equally often
     per_class = sum(scene == 'texture' for scene, _, _, _ in cells)
     assert per_class >= 100
+
+
+def test_flyby_in_the_closed_loop_places_each_frame_where_the_lens_was():
+    # A linear "measure" of the lens position itself: the streamed samples must read back
+    # the positions they were given (interpolated motor states at mid-exposure).
+    rig = benchmark.Rig(motor_speed=500.0, flyby_speed=1000.0)
+    gear = lens_sim.Gear(0.0, motor=300.0)
+    search = strategies.make_search('flyby', strategies.SearchConfig(), 300.0)
+    outcome, frames, moves, elapsed, visited = benchmark.run_closed_loop(
+        search, lambda a, b: np.array([[(a + b) / 2.0]]),
+        lambda frame: 1000.0 - abs(float(frame[0, 0]) - 612.0), gear, rig, 0.0, 1000.0)
+    stream = [(p, v) for p, v in search.samples if 0.0 < p < 1000.0][:25]
+    assert len(stream) >= 20
+    for position, value in stream:
+        assert 1000.0 - abs(position - 612.0) == pytest.approx(value, abs=1e-6)
+    assert outcome.success and abs(outcome.position - 612.0) <= 10.0
+    # One pass at 1000 units/s over 1000 units, a move to the start, the refine at rest.
+    assert 1.0 + 300.0 / rig.motor_speed < elapsed < 5.0
+
+
+def test_flyby_rows_compare_with_coarse_fine_at_the_same_move_speed():
+    rows = benchmark.flyby_rows(4, 2)
+    assert len(rows) == 2 * len(benchmark.FLYBY_SPEEDS)
+    for stop, fly in zip(rows[::2], rows[1::2]):
+        assert (stop['strategy'], fly['strategy']) == ('coarse_fine', 'flyby')
+        assert stop['move_speed'] == fly['move_speed'] and stop['time_vs_coarse_fine'] == 1.0
+        assert fly['time_vs_coarse_fine'] == pytest.approx(fly['time_med_s']
+                                                           / stop['time_med_s'])

@@ -187,6 +187,18 @@ def test_compressed_transport_measures_jpeg_frames_and_drops_broken_ones(ros, no
     raw = expected_values(image_msg(textured_frame(640, 480, seed=5), 1),
                           ['laplacian_variance'])['laplacian_variance']
     assert sharp.sharpness == pytest.approx(raw, rel=0.25)
+    # The JPEG's own bytes over the ROI's MCU rows, read without a decode, ride along.
+    from autofocus.io import jpeg_bytes
+    encoded = fill_compressed_msg(CompressedImage(), textured_frame(640, 480, seed=5), 95)
+    assert dict(zip(sharp.names, sharp.values))[jpeg_bytes.JPEG_BYTES] == pytest.approx(
+        jpeg_bytes.jpeg_bytes(encoded.data, (160, 120, 320, 240))[0])
+    # (These tiles are constant on JPEG's 8x8 blocks: cheap to code sharp, dearer blurred.
+    # A natural scene codes the other way round.)
+    from autofocus.core import lens_sim
+    lens = lens_sim.LensSimulator(lens_sim.LensConfig())
+    in_focus, out_of_focus = (dict(zip(m.names, m.values))[jpeg_bytes.JPEG_BYTES] for m in (
+        send(lens.render(500.0), 5), send(lens.render(560.0), 6)))
+    assert in_focus > 1.2 * out_of_focus     # quality 95 also spends bytes on the noise
 
     assert send(textured_frame(640, 480, seed=6), 3, cut=500) is None
     assert wait_for(lambda: any(

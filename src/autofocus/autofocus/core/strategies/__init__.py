@@ -28,6 +28,10 @@ Strategies
   motor on a gear): climb with ``climb_step``, reverse and halve the step each time the
   sharpness falls past the top, stop below ``climb_min_step``, go to the peak fitted
   around the best place seen.
+- ``flyby``: one constant-speed pass over the range while frames stream (each placed by
+  the motor's stamped positions at its exposure time: :class:`Sweep`,
+  :func:`stream_samples`), then a short refine at rest around the streamed peak. The
+  fastest where the motor reports its position while moving; stop-and-go otherwise.
 
 Backlash: with ``SearchConfig.backlash > 0`` every position whose sample is used for the fit
 (fine scans, golden steps) and the final position are approached from below: a move that
@@ -63,6 +67,7 @@ from autofocus.core.strategies.base import (
     Outcome, Sample, SearchConfig, scan_positions, validate_config)
 from autofocus.core.strategies.baselines import DslrSweepBaseline, WebcamScoreBaseline
 from autofocus.core.strategies.coarse_fine import CoarseFineSearch
+from autofocus.core.strategies.flyby import FlybySearch, Sweep, stream_samples
 from autofocus.core.strategies.golden import GOLDEN_FRACTION, GoldenSearch
 from autofocus.core.strategies.hill_climb import HillClimbSearch
 from autofocus.core.strategies.peak_fitting import (
@@ -73,7 +78,7 @@ from autofocus.core.strategies.sweep import SweepSearch
 __all__ = [
     'BASELINES', 'BIMODAL', 'DEFAULT_STRATEGY', 'FLAT_CURVE', 'GOLDEN_FRACTION',
     'MAX_SCAN_POSITIONS', 'PEAK_OUT_OF_RANGE', 'STRATEGIES', 'CoarseFineSearch',
-    'DslrSweepBaseline', 'GoldenSearch',
+    'DslrSweepBaseline', 'FlybySearch', 'GoldenSearch', 'Sweep', 'stream_samples',
     'HillClimbSearch', 'Move', 'Outcome', 'PeakFit', 'Sample', 'Search', 'SearchConfig',
     'SweepSearch', 'WebcamScoreBaseline', 'find_peaks', 'gaussian_peak', 'make_baseline',
     'make_search', 'peak_beyond_edge', 'peak_contrast', 'peak_fit', 'refine_peak',
@@ -81,22 +86,26 @@ __all__ = [
     'validate_config']
 
 _SEARCH_CLASSES = {cls.name: cls for cls in (SweepSearch, CoarseFineSearch, GoldenSearch,
-                                              HillClimbSearch)}
+                                              HillClimbSearch, FlybySearch)}
 
 
 
-def make_search(name: str, config: SearchConfig, start_position: float = 0.0) -> Search:
+def make_search(name: str, config: SearchConfig, start_position: float = 0.0,
+                positions_while_moving: bool = True) -> Search:
     """A new search of strategy ``name`` (one of :data:`STRATEGIES`).
 
     Raises ValueError for an unknown name (listing the known ones) or a bad config (range
     empty or reversed, a step <= 0, ...). ``start_position`` is where the motor is now: the
-    scans start from the nearer end of the range.
+    scans start from the nearer end of the range. ``positions_while_moving`` (flyby): False
+    when the motor cannot report its position while moving (flyby then scans stop-and-go).
     """
     if name not in _SEARCH_CLASSES:
         raise ValueError(f'unknown focus strategy {name!r}; known: {", ".join(STRATEGIES)}')
     validate_config(config)
     if not math.isfinite(float(start_position)):
         raise ValueError(f'start_position must be finite, got {start_position!r}')
+    if name == FlybySearch.name:
+        return FlybySearch(config, start_position, positions_while_moving=positions_while_moving)
     return _SEARCH_CLASSES[name](config, start_position)
 
 

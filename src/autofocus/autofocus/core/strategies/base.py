@@ -11,7 +11,7 @@ FLAT_CURVE = 'flat_curve'
 PEAK_OUT_OF_RANGE = 'peak_out_of_range'
 BIMODAL = 'bimodal'
 
-STRATEGIES = ('sweep', 'coarse_fine', 'golden', 'hill_climb')
+STRATEGIES = ('sweep', 'coarse_fine', 'golden', 'hill_climb', 'flyby')
 DEFAULT_STRATEGY = 'coarse_fine'
 
 # A scan of more positions than this is a configuration mistake (a step far too small for the

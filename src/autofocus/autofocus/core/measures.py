@@ -440,6 +440,40 @@ FEATURES: dict[str, Callable[[np.ndarray], float]] = {
 }
 
 
+NOISE_SIGMA_FLOOR = 0.5   # grey levels: quantisation noise (1/sqrt(12)) and a little more
+
+
+def signal_level(gray: np.ndarray) -> float:
+    """Mean grey level of the frame (0-255 for 8-bit frames): is there light at all."""
+    gray = _as_supported(gray)
+    return float(cv2.mean(gray)[0])
+
+
+def signal_snr(gray: np.ndarray) -> float:
+    """Texture against noise: the frame's standard deviation over its white-noise sigma
+    (:func:`noise_sigma`, floored at :data:`NOISE_SIGMA_FLOOR`). About 1 for a frame of
+    pure noise (dark, or a featureless wall), tens to hundreds for a lit, textured scene
+    even far out of focus (the real fpd sweep: 4 at its dimmest lit frame, 50-130 lit).
+    Not a focus measure: the searches' absolute signal floor (``NO_SIGNAL``).
+    """
+    gray = _as_supported(gray)
+    _, std = cv2.meanStdDev(gray)
+    return float(std[0, 0]) / max(noise_sigma(gray), NOISE_SIGMA_FLOOR)
+
+
+# What the searches' absolute signal floor is judged by (not focus measures): the sharpness
+# node publishes them after the measures in sharpness/metrics.
+SIGNALS: dict[str, Callable[[np.ndarray], float]] = {
+    'signal_level': signal_level,
+    'signal_snr': signal_snr,
+}
+
+
+def frame_signal(gray: np.ndarray) -> tuple[float, float]:
+    """(:func:`signal_level`, :func:`signal_snr`) of a measured region."""
+    return signal_level(gray), signal_snr(gray)
+
+
 def blur_features(gray: np.ndarray, roi=DEFAULT_ROI, downsample: int = 1) -> dict[str, float]:
     """The blur classifier's features of ``gray`` (ROI + downsample as in :func:`compute`)."""
     return compute(gray, list(FEATURES), roi, downsample)
@@ -509,10 +543,12 @@ def prepare(gray: np.ndarray, roi_px: tuple[int, int, int, int],
 def evaluate(gray_roi: np.ndarray, names: Sequence[str], downsample: int = 1) -> list[float]:
     """Downsample a grey ROI already cut out and evaluate each named measure, in order.
 
-    The sharpness node's work per frame (names must be keys of :data:`MEASURES`).
+    The sharpness node's work per frame (names must be keys of :data:`MEASURES` or
+    :data:`SIGNALS`).
     """
     region = prepare(gray_roi, (0, 0, gray_roi.shape[1], gray_roi.shape[0]), downsample)
-    return [MEASURES[name](region) for name in names]
+    known = {**MEASURES, **SIGNALS}
+    return [known[name](region) for name in names]
 
 
 def compute(gray: np.ndarray, names: Sequence[str], roi=DEFAULT_ROI,
@@ -524,7 +560,7 @@ def compute(gray: np.ndarray, names: Sequence[str], roi=DEFAULT_ROI,
     """
     if isinstance(names, str):
         names = [names]
-    known = {**MEASURES, **FEATURES}
+    known = {**MEASURES, **FEATURES, **SIGNALS}
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ValueError(f'unknown focus measure(s) {", ".join(map(repr, unknown))}; '

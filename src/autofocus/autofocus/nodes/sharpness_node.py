@@ -150,7 +150,10 @@ class SharpnessNode(Node):
         started = time.perf_counter()
         try:
             gray, roi_px, image_size, downsample = decode(settings)
-            values = measures.evaluate(gray, settings['measures'], downsample)
+            # The measures, then the absolute signal floor's figures (the focus server's
+            # NO_SIGNAL), published after them.
+            values = measures.evaluate(gray, settings['measures'] + list(measures.SIGNALS),
+                                       downsample)
         except image_codec.MalformedImage as error:
             self._drop(f'dropped a malformed image on {self._image_topic()}: {error}',
                        error.reason)
@@ -172,7 +175,7 @@ class SharpnessNode(Node):
         metrics.downsample = settings['downsample']
         metrics.primary_measure = settings['primary_measure']
         metrics.sharpness = primary
-        metrics.names = settings['measures']
+        metrics.names = settings['measures'] + list(measures.SIGNALS)
         metrics.values = values
         metrics.compute_time = time.perf_counter() - started
         self._sharpness_pub.publish(Float64(data=primary))

@@ -109,6 +109,9 @@ class CoarseFineSearch(Search):
         edge = peak_beyond_edge(scanned, c.range_min, c.range_max, 0.5 * c.coarse_step)
         if edge is not None:
             return (yield from self._leave_at_best(edge, scanned, 'coarse-to-fine scan'))
+        dark = self._dark('coarse-to-fine scan')
+        if dark is not None:
+            return dark
         estimate = peak_fit(scanned, tolerance, max_gap=gap).position
         position, value = yield from self._final(estimate)
         return _success(position, value, estimate, scanned, 'coarse-to-fine scan',

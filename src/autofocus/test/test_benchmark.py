@@ -61,7 +61,7 @@ def test_simulated_truth_is_the_noise_free_peak_and_its_depth_of_field():
 
 
 def test_real_stack_truth_comes_from_its_own_curve():
-    stack = lens_sim.FocusStack.from_directory(benchmark.STACK_DIR)
+    stack = lens_sim.FocusStack.from_directory(benchmark.STACK_DIR, benchmark.STACK_PATTERN)
     truth, dof, best, readings = benchmark.stack_truth(
         stack, benchmark._measure(roi=(0.0, 0.0, 1.0, 1.0), downsample=1))
     assert len(readings) == 131 and best == readings.max()

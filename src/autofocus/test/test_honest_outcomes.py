@@ -3,7 +3,7 @@
 whole sweep, and the flat decision against the noise a search measures.
 
 Real frames: ``data/focus-sweep-fpd-xp005-roi``, the fpd sweep's centre-half ROI at full
-resolution, Z = -110..-15 mm (black below -106, best focus near -47), measured as the
+resolution, Z = -110..+20 mm (black below -106, best focus near -47), measured as the
 sharpness node measures by default (no downsample) with the proposed default measure and
 the Laplacian.
 """
@@ -24,7 +24,7 @@ def _load_stack():
     frames = {}
     for path in sorted(ROI_STACK.glob('z*.png')):
         frames[int(path.stem[1:])] = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    assert len(frames) == 96, 'the ROI copy of the fpd sweep is incomplete'
+    assert len(frames) == 131, 'the ROI copy of the fpd sweep is incomplete'
     return frames
 
 
@@ -44,7 +44,7 @@ def run_on_stack(name, measure, config, start, with_signal=True):
     move = search.start()
     for _ in range(500):
         position = position + move.target if move.relative else move.target
-        z = int(round(min(max(position, -110), -15)))
+        z = int(round(min(max(position, -110), 20)))
         region = FRAMES[z]
         value = measures.compute(region, [measure], (0.0, 0.0, 1.0, 1.0), 1)[measure]
         signal = measures.frame_signal(region) if with_signal else None
@@ -68,7 +68,7 @@ def test_the_signal_floor_separates_the_dark_end_from_the_lit_frames():
         level, snr = measures.frame_signal(FRAMES[z])
         return level >= SearchConfig().min_signal_level and snr >= SearchConfig().min_signal_snr
     assert not any(lit(z) for z in range(-110, -105))
-    assert all(lit(z) for z in range(-105, -14))
+    assert all(lit(z) for z in range(-105, 21))
     # Pure noise, however bright, has no texture; a lit textured frame has plenty.
     rng = np.random.default_rng(0)
     noise = np.clip(128 + 3.0 * rng.standard_normal((200, 200)), 0, 255).astype(np.uint8)

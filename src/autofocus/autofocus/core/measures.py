@@ -16,18 +16,18 @@ float64 (0.05 ms for the Laplacian variance of a 320x240 ROI).
 Which measure to use (measured on the simulator and on every real series we have; the
 tables are in docs/measures.md, produced by ``tools/measure_study.py``):
 
-- ``normalized_vollath_f4`` (:data:`PROPOSED_MEASURE`, at downsample 1): Vollath's F4
+- ``normalized_vollath_f4`` (default, at downsample 1): Vollath's F4
   divided by the frame's energy ``mean(I^2)``. Exposure-proof (a gain cancels), unbiased
   by white sensor noise (F4 cancels it), so it needs no downsample, and a downsample is
   what moved the fitted peak of the real fpd sweep by 1.8 mm (Laplacian, downsample 2) to
   11 mm (``dct_energy_ratio``, downsample 3): on a real lens lower spatial frequencies
   peak elsewhere.
-- ``laplacian_variance`` (default, at downsample 2): the most selective (sharp, narrow
-  peak), cheap. White noise sets a floor ``20 sigma^2`` that swamps it on noisy
-  full-resolution frames (on the fpd sweep with simulated noise its peak moves 16 mm),
-  and a downsample, which lowers the floor, moves the peak instead. Follows exposure.
-  Frames with a 2-px pattern (Bayer demosaicing, 2x upscaling) need an odd downsample if
-  any.
+- ``laplacian_variance`` (the default until issue 12, at downsample 2): the most
+  selective (sharp, narrow peak), cheap. White noise sets a floor ``20 sigma^2`` that
+  swamps it on noisy full-resolution frames (on the fpd sweep with simulated noise its
+  peak moves 16 mm), and a downsample, which lowers the floor, moves the peak instead.
+  Follows exposure. Frames with a 2-px pattern (Bayer demosaicing, 2x upscaling) need an
+  odd downsample if any.
 - ``tenengrad``, ``brenner``, ``scharr_variance``, ``tenengrad_variance``: gradient
   energies with broader peaks and less noise gain than the Laplacian; all follow exposure.
   ``normalized_tenengrad`` is tenengrad over ``mean(I^2)``: exposure-proof, but its noise
@@ -53,14 +53,14 @@ import cv2
 import numpy as np
 
 DEFAULT_ROI = (0.25, 0.25, 0.5, 0.5)   # normalised (x, y, w, h): the centred half
-DEFAULT_MEASURE = 'laplacian_variance'
-DEFAULT_DOWNSAMPLE = 2   # the Laplacian needs it on noisy sensors, at a cost in bias
-# The proposed default (docs/measures.md): unbiased at full resolution, noise- and
-# exposure-proof on every real set we have. Not yet the default: on a flat scene its
-# relative contrast (0.25) sits just under min_peak_contrast (0.3), so it waits for the
-# flat decision to be made against measured noise (issue 12, "honest outcomes").
-PROPOSED_MEASURE = 'normalized_vollath_f4'
-PROPOSED_DOWNSAMPLE = 1
+# The default (docs/measures.md): unbiased at full resolution, noise- and exposure-proof
+# on every real set we have. Its flat-scene curve (relative contrast ~0.25) is judged flat
+# against the noise the search measures and textureless frames are NO_SIGNAL (issue 12),
+# so it no longer hangs on the old 0.3 contrast margin.
+DEFAULT_MEASURE = 'normalized_vollath_f4'
+DEFAULT_DOWNSAMPLE = 1   # no low-pass: a downsample moves the fitted peak on a real lens
+PROPOSED_MEASURE = DEFAULT_MEASURE        # the names the study and its tests use
+PROPOSED_DOWNSAMPLE = DEFAULT_DOWNSAMPLE
 _ROI_SLACK = 1e-6                      # tolerance for rounding in normalised ROI checks
 
 
@@ -450,15 +450,18 @@ def signal_level(gray: np.ndarray) -> float:
 
 
 def signal_snr(gray: np.ndarray) -> float:
-    """Texture against noise: the frame's standard deviation over its white-noise sigma
-    (:func:`noise_sigma`, floored at :data:`NOISE_SIGMA_FLOOR`). About 1 for a frame of
-    pure noise (dark, or a featureless wall), tens to hundreds for a lit, textured scene
-    even far out of focus (the real fpd sweep: 4 at its dimmest lit frame, 50-130 lit).
-    Not a focus measure: the searches' absolute signal floor (``NO_SIGNAL``).
+    """Texture against noise: Vollath's F4 (which white noise leaves at 0 in expectation)
+    over its own standard deviation on a frame of pure white noise, ``2 sigma^2 / sqrt(N)``
+    (measured: 1.95-2.08 sigma^2 / sqrt(N) from 80x60 to 320x240), with ``sigma`` the
+    frame's noise (:func:`noise_sigma`, floored at :data:`NOISE_SIGMA_FLOOR`) and ``N`` its
+    pixels. A frame of pure noise (dark, or a featureless wall) reads about |N(0, 1)|; the
+    simulator's low-texture scene in focus at 160x120 with realistic noise ~20, the real
+    fpd sweep's lit frames hundreds. Not a focus measure: the searches' absolute signal
+    floor (``NO_SIGNAL``). Edges bias the noise estimate up, which only lowers this.
     """
     gray = _as_supported(gray)
-    _, std = cv2.meanStdDev(gray)
-    return float(std[0, 0]) / max(noise_sigma(gray), NOISE_SIGMA_FLOOR)
+    sigma = max(noise_sigma(gray), NOISE_SIGMA_FLOOR)
+    return vollath_f4(gray) * math.sqrt(gray.size) / (2.0 * sigma * sigma)
 
 
 # What the searches' absolute signal floor is judged by (not focus measures): the sharpness

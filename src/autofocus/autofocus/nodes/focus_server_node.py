@@ -116,8 +116,8 @@ class FocusServerNode(Node):
                 low=0.0, high=65535.0),
             min_signal_snr=declare(
                 self, 'min_signal_snr', search_defaults.min_signal_snr,
-                'ROI standard deviation over the noise sigma below which a frame has no '
-                'texture (NO_SIGNAL)', low=0.0, high=1e6))
+                "Texture (Vollath's F4) in standard deviations of what white noise alone "
+                'gives, below which a frame has no texture (NO_SIGNAL)', low=0.0, high=1e6))
         try:
             check_defaults(self._defaults, self._search_steps)
         except ValueError as error:

@@ -84,8 +84,9 @@ class SearchConfig:
 
     ``min_signal_level``, ``min_signal_snr``: the absolute signal floor, judged on each
     frame by the sharpness node (:func:`measures.frame_signal`: the ROI's mean grey level,
-    and its standard deviation over the white-noise sigma, which is ~1 for a frame of pure
-    noise). A sample below either has no signal. When the sharpest sample (or every
+    and its texture, Vollath's F4, in standard deviations of what white noise alone gives,
+    ~|N(0, 1)| for a frame of pure noise: 4 is beyond the largest of 40 such frames but
+    once in 400). A sample below either has no signal. When the sharpest sample (or every
     sample) has none, the search ends with :data:`NO_SIGNAL` instead of focusing on a dark
     or textureless frame: on the real fpd sweep's dark end the black frames read sharper
     than the lit, defocused ones by any energy-normalised measure.
@@ -111,7 +112,7 @@ class SearchConfig:
     min_peak_contrast: float = 0.1      # (max - min) / max below this = flat curve
     min_peak_significance: float = 8.0  # peak height / measured noise below this = flat curve
     min_signal_level: float = 10.0      # grey levels (0-255): darker frames have no signal
-    min_signal_snr: float = 3.0         # ROI std / noise sigma below this: no texture
+    min_signal_snr: float = 4.0         # texture (F4) / its noise-only spread: below, none
     climb_max_moves: int = 200          # hill_climb: hard bound on moves, final move included
     golden_tolerance: float = 0.0       # golden: final bracket half-width; 0 = 0.3 fine_step
     backlash: float = 0.0               # gear play to take up by approaching from below; 0 = off

@@ -186,6 +186,24 @@ def gaussian_peak(samples: Sequence[Sample], tolerance: float = 1e-9) -> float:
     return min(max(x_best - b / (2.0 * a), three[0][0]), three[-1][0])
 
 
+def gaussian_width(samples: Sequence[Sample], tolerance: float = 1e-9) -> float | None:
+    """Standard deviation of the Gaussian :func:`gaussian_peak` fits through the best
+    sample and its two neighbours (over the curve's floor); None when there is none (best
+    sample at an end, a neighbour at the floor, or not concave)."""
+    points, values, best = _best_point(samples, tolerance, 'gaussian_width')
+    if best == 0 or best == len(points) - 1:
+        return None
+    three = points[best - 1:best + 2]
+    floor = min(values)
+    heights = [v - floor for _, v in three]
+    if min(heights) <= 0.0:
+        return None
+    a, _ = _fit_parabola([(x - points[best][0], math.log(h)) for (x, _), h in zip(three, heights)])
+    if a >= 0.0:
+        return None
+    return math.sqrt(-1.0 / (2.0 * a))
+
+
 def _fit_parabola(points: Sequence[Sample]) -> tuple[float, float]:
     """Least-squares ``y = a t^2 + b t + c``; returns (a, b). See :func:`_parabola`."""
     a, b, _, _ = _parabola(points)
@@ -225,18 +243,19 @@ def _parabola(points: Sequence[Sample]) -> tuple[float, float, float, list[list[
     return a, b, c, inverse
 
 
-CLEAR_CONTRAST = 0.3     # a curve with this contrast is a peak whatever the noise estimate
+CLEAR_CONTRAST = 0.3     # without measured noise, a curve with this contrast is a peak
 MIN_NOISE_DOF = 8        # repeated-frame degrees of freedom for a noise worth judging by
 MIN_SCATTER_SAMPLES = 25  # or this many positions, whose scatter gives the noise
 
 
-def peak_significance(samples: Sequence[Sample], noise: float = 0.0) -> float:
+def peak_significance(samples: Sequence[Sample], noise: float | None = None) -> float:
     """How far the curve's peak stands out of its noise: ``(max - min) / sigma``.
 
-    ``sigma`` is the noise of one sample: the larger of ``noise`` (what the caller measured
-    from repeated frames) and the scatter of the samples about the straight line through
+    ``sigma`` is the noise of one sample: ``noise`` when the caller measured it from
+    repeated frames, else the scatter of the samples about the straight line through
     their neighbours (:func:`_bends` without the best sample's own triple, median:
-    :func:`_noise`; ripple and curvature count as noise, which errs towards "flat").
+    :func:`_noise`; ripple and curvature count as noise, which errs towards "flat", and
+    a search that sampled little but the peak sees mostly curvature: hence repeats).
     ``inf`` for a curve that varies with no measurable noise, 0.0 for a constant one or
     fewer than two samples.
     """
@@ -248,7 +267,7 @@ def peak_significance(samples: Sequence[Sample], noise: float = 0.0) -> float:
     if height <= 0.0:
         return 0.0
     best = points[max(range(len(points)), key=values.__getitem__)][0]
-    sigma = max(noise, _noise(_bends(points, skip=best)))
+    sigma = noise if noise is not None else _noise(_bends(points, skip=best))
     return height / sigma if sigma > 0.0 else math.inf
 
 
@@ -292,11 +311,11 @@ def _flat_outcome(samples: Sequence[Sample], config: SearchConfig, what: str,
     positions = [p for p, _ in samples]
     count = len(_merge_duplicates(samples, 1e-9))
     if contrast >= config.min_peak_contrast:
-        if contrast >= CLEAR_CONTRAST:
-            return None
         known = noise_dof >= MIN_NOISE_DOF or count >= MIN_SCATTER_SAMPLES
-        significance = peak_significance(samples, noise if noise_dof else 0.0)
-        if known and significance >= config.min_peak_significance:
+        significance = peak_significance(
+            samples, noise if noise_dof >= MIN_NOISE_DOF else None)
+        if significance >= config.min_peak_significance if known else (
+                contrast >= CLEAR_CONTRAST):
             return None
         if known:
             why = (f'the sharpness varied by {contrast:.1%} and its highest sample stands '

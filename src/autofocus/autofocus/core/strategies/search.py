@@ -105,14 +105,15 @@ class Search:
 
     def _judge(self, samples: Sequence[Sample], what: str, hint: str = '') -> Outcome | None:
         """NO_SIGNAL (every frame seen so far, or the sharpest one, without signal), else
-        FLAT_CURVE (no significant peak in those of ``samples`` that have signal: a dark
-        frame's reading says nothing about focus, and its drop would pass for a peak),
-        else None: go on."""
+        FLAT_CURVE (no significant peak in ``samples`` without the dark ones: a frame
+        below ``min_signal_level`` reads the dark, not focus, and the step from black to
+        lit frames would pass for a peak; textureless but lit frames stay, they are the
+        curve's blurred tails), else None: go on."""
         dark = _no_signal_outcome(self.samples, self._signals, self.config, what)
         if dark is not None:
             return dark
         unlit = {sample for sample, signal in zip(self.samples, self._signals)
-                 if not self._has_signal(signal)}
+                 if signal is not None and signal[0] < self.config.min_signal_level}
         lit = [sample for sample in samples if sample not in unlit] or list(samples)
         noise, dof = self._measured_noise()
         return _flat_outcome(lit, self.config, what, hint, noise, dof)
@@ -121,11 +122,6 @@ class Search:
         """NO_SIGNAL if the sharpest frame seen so far has no signal (checked again before
         the final move: a fine scan may have found a dark frame that reads sharper)."""
         return _no_signal_outcome(self.samples, self._signals, self.config, what)
-
-    def _has_signal(self, signal) -> bool:
-        c = self.config
-        return signal is None or (signal[0] >= c.min_signal_level
-                                  and signal[1] >= c.min_signal_snr)
 
     def _looks_weak(self, samples: Sequence[Sample]) -> bool:
         """Whether a scan's peak is low (worth a closer look)."""

@@ -257,7 +257,7 @@ def _energy(gray: np.ndarray) -> float:
 
 
 def normalized_vollath_f4(gray: np.ndarray) -> float:
-    """Vollath's F4 over the frame's energy: ``F4 / mean(I^2)`` (the proposed default).
+    """Vollath's F4 over the frame's energy: ``F4 / mean(I^2)`` (the default).
 
     ``mean(I^2) = mean(I)^2 + var(I)``, floored at :data:`ENERGY_FLOOR` (a black frame
     reads ~0, not "infinitely sharp").
@@ -287,8 +287,10 @@ def normalized_vollath_f4(gray: np.ndarray) -> float:
     exposure-invariant and the same for every frame, so it changes neither rankings nor
     fitted peaks (a parabola's vertex ignores an offset). Chosen on the simulator: a flat
     scene at 160x120 with high noise stays below the default ``min_peak_contrast`` of 0.3,
-    a low-texture scene at 160x120 stays well above it (docs/measures.md). A stop-gap until
-    the flat decision judges significance against measured noise (issue 12).
+    a low-texture scene at 160x120 stays well above it (docs/measures.md). Since issue 12
+    a flat scene is judged by the searches' signal floor (:func:`signal_snr`) and the
+    peak's significance against measured noise; the floor keeps curves without those
+    figures at the old behaviour.
 
     Limits: noise that is correlated between neighbouring pixels (demosaicing, JPEG,
     denoising) is not cancelled; F4's band is mid-to-high frequency, so its peak is about

@@ -665,6 +665,38 @@ def check_targets(rows, flat):
     return checks
 
 
+STACK_TOLERANCE_MM = 1.5              # issue 12: within this of the ROI's full-res peak
+STACK_FRAMES = 16                     # ... with a median of at most this many frames
+
+
+def stack_targets(results):
+    """The real stack's targets for the default strategy, at the node's default settings:
+    every trial within ``STACK_TOLERANCE_MM`` of the ROI's full-resolution peak, a median
+    of at most ``STACK_FRAMES`` frames, no failure; and its frames against a sweep's."""
+    default = strategies.DEFAULT_STRATEGY
+    ours = [r for r in results if r.lens == 'real_stack' and r.strategy == default]
+    if not ours:
+        return []
+    within = sum(r.reported_success and r.error <= STACK_TOLERANCE_MM for r in ours)
+    worst = max(r.error for r in ours)
+    frames = float(np.median([r.frames for r in ours]))
+    checks = [(f'{default} on the real stack (default ROI, downsample {DOWNSAMPLE}): '
+               f'{within}/{len(ours)} trials within {STACK_TOLERANCE_MM:g} mm of the ROI\'s '
+               f'full-resolution peak (worst {worst:.2f} mm)', within == len(ours)),
+              (f'{default} on the real stack: median frames {frames:.0f} <= {STACK_FRAMES}',
+               frames <= STACK_FRAMES)]
+    claimed = [r for r in results if r.strategy == default and r.reported_success]
+    false = [r for r in claimed if r.scene == 'flat' or r.error_dof > TOLERANCES[-1]]
+    checks.append((f'{default}: {len(false)} false focus in {len(claimed)} claimed focuses '
+                   f'(the flat scene, or more than {TOLERANCES[-1]:g} DoF from the peak), '
+                   f'every scene and the real stack', not false))
+    sweeps = [r.frames for r in results if r.lens == 'real_stack' and r.strategy == 'sweep']
+    if sweeps:
+        checks.append((f'{default} on the real stack: median frames {frames:.0f} below the '
+                       f'sweep\'s {np.median(sweeps):.0f}', frames < np.median(sweeps)))
+    return checks
+
+
 def plot_examples(path, names, seed, width=160, height=120):
     """Focus curve of one texture scene (realistic noise) with each strategy's visited points."""
     import matplotlib
@@ -753,7 +785,7 @@ def report(results, info, measure_peaks=(), dslr=()):
                   f'{DSLR_STEP_TIME:g} s per call, {DSLR_STEP_ERROR:.0%} spread per step), '
                   f'{dslr[0].strategy}, against the simulated motor\'s rows above:', '',
                   markdown(summarise(dslr)), '', markdown(flat_rows(dslr))]
-    checks = check_targets(rows, flat)
+    checks = check_targets(rows, flat) + stack_targets(results)
     parts += ['', info, '', 'Targets and verdicts (each per scene class, at every tolerance):']
     parts += [f'- [{"x" if ok else " "}] {what}' for what, ok in checks]
     return '\n'.join(parts) + '\n', rows

@@ -17,7 +17,8 @@ Strategies
   samples, a short fine scan (+-2 ``fine_step``) around that, then more fine samples only
   while the parabola fitted to the top is uncertain (a weak or noisy peak), go there.
   About 17 frames for the default range (a sixth of a sweep at the fine step), 30-40 on a
-  weak peak: the fastest of the reliable strategies.
+  weak peak, 15 on a peak wider than 10 fine steps (sampled at its own width): the
+  fastest of the reliable strategies.
 - ``golden``: the coarse scan brackets the global peak (``coarse_step`` either side of the
   best coarse sample), then golden-section search shrinks the bracket to
   ``golden_tolerance`` and a least-squares parabola over every sample in the bracket gives

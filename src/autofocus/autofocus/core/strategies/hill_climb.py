@@ -6,7 +6,7 @@ import math
 from typing import Generator
 from autofocus.core.strategies.base import Move, Sample
 from autofocus.core.strategies.peak_fitting import (
-    _out_of_range, _success, peak_beyond_edge, refine_peak)
+    _merge_duplicates, _out_of_range, _success, peak_beyond_edge, refine_peak)
 from autofocus.core.strategies.search import Search, Steps, _compare
 
 
@@ -53,7 +53,10 @@ class HillClimbSearch(Search):
       ``best + 2 * climb_step``: a real peak has fallen off there. A probe sharper than
       everything seen means the climb had stalled on a shoulder or in the tail: climb again
       from the probe, outwards. At most two such rounds.
-    - Still below ``min_peak_contrast``: FLAT_CURVE, no final move.
+    - A low rise (contrast ``min_peak_contrast`` to 0.3) with no noise known to judge it
+      by: measure every position seen once more (one pass, from the nearer end; the
+      differences are the noise), then judge (:meth:`Search._judge`).
+    - No peak: FLAT_CURVE (or NO_SIGNAL), no final move.
     - The sharpest sample at a range end with the curve still rising toward it
       (:func:`peak_beyond_edge`): go back to that sample; PEAK_OUT_OF_RANGE.
     - Otherwise go to the peak: :func:`refine_peak` over all samples (least-squares parabola
@@ -85,6 +88,17 @@ class HillClimbSearch(Search):
                     yield from self._climb(climb, direction=direction, first=False, rose=True)
                     break
 
+        if self._needs_noise(climb.seen):
+            # A low rise (a start near the top of a broad peak sees only its top) and no
+            # noise to judge it by: measure the positions seen again, in one pass from
+            # the nearer end, as far as the move budget allows.
+            positions = sorted(p for p, _ in _merge_duplicates(climb.seen, c.climb_min_step))
+            if abs(positions[-1] - climb.position) < abs(positions[0] - climb.position):
+                positions.reverse()
+            for target in positions:
+                if climb.moves >= c.climb_max_moves - 1:
+                    break
+                yield from self._go(climb, target)
         flat = self._judge(climb.seen, 'hill-climb')
         if flat:
             return flat

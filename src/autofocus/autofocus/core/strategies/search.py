@@ -98,7 +98,9 @@ class Search:
         server reported with each averaged sample (one degree each; the median) and the
         positions this search measured more than once (pooled); the larger sigma."""
         reported = statistics.median(self._repeat_noise) if self._repeat_noise else 0.0
-        tolerance = 1e-3 * min(self.config.fine_step, self.config.climb_min_step)
+        # The same position, for the noise: within a tenth of the finest step (a motor on a
+        # grid reports a revisited target a little off).
+        tolerance = 0.1 * min(self.config.fine_step, self.config.climb_min_step)
         usable = [s for s, phase in zip(self.samples, self._phases) if phase != 'backlash']
         pooled, dof = repeat_noise(usable, tolerance)
         return max(reported, pooled), len(self._repeat_noise) + dof
@@ -122,6 +124,16 @@ class Search:
         """NO_SIGNAL if the sharpest frame seen so far has no signal (checked again before
         the final move: a fine scan may have found a dark frame that reads sharper)."""
         return _no_signal_outcome(self.samples, self._signals, self.config, what)
+
+    def _needs_noise(self, samples: Sequence[Sample]) -> bool:
+        """Whether ``samples`` are a low peak (contrast ``min_peak_contrast`` to
+        ``CLEAR_CONTRAST``) that only the noise can judge, and the noise is not known yet
+        (too few repeated frames and too few positions for their scatter)."""
+        contrast = peak_contrast(v for _, v in samples)
+        count = len(_merge_duplicates(samples, 1e-9))
+        return (self.config.min_peak_contrast <= contrast < CLEAR_CONTRAST
+                and self._measured_noise()[1] < MIN_NOISE_DOF
+                and count < MIN_SCATTER_SAMPLES)
 
     def _looks_weak(self, samples: Sequence[Sample]) -> bool:
         """Whether a scan's peak is low (worth a closer look)."""
@@ -196,11 +208,8 @@ class Search:
                        if 0 <= j < len(ordered)]
             for target in sorted(halfway, key=lambda p: abs(p - self._here)):
                 coarse.append((yield from self._visit(target, 'coarse')))
-        contrast = peak_contrast(v for _, v in coarse)
         positions = sorted(p for p, _ in _merge_duplicates(coarse, c.coarse_step * 1e-3))
-        if (c.min_peak_contrast <= contrast < CLEAR_CONTRAST
-                and self._measured_noise()[1] < MIN_NOISE_DOF
-                and len(positions) < MIN_SCATTER_SAMPLES):
+        if self._needs_noise(coarse):
             # A low peak, and no noise to judge it by: measure every position again (from
             # the nearer end); the differences are the noise.
             if abs(positions[-1] - self._here) < abs(positions[0] - self._here):

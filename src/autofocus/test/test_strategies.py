@@ -743,3 +743,32 @@ def test_peak_beyond_edge():
     # The sharpest sample at the end of the samples but not at the range's end: a climb
     # that stopped short of the wall, not a peak beyond the range.
     assert beyond(rising, 0.0, 500.0, 5.0) is None
+
+
+@pytest.mark.parametrize('noise', [0.0, 0.02, 0.05])
+def test_hill_climb_stops_on_a_flat_curve_long_before_its_move_bound(noise):
+    # It used to walk wall to wall until climb_max_moves (199 moves on a noiseless flat
+    # curve): no rise ever halved its step. Now a climb stops once it has made as many
+    # moves as a crossing of the range without a new best.
+    config = SearchConfig()
+    crossing = (config.range_max - config.range_min) / config.climb_step
+    for seed in range(10):
+        start = float((seed * 137) % 1000)
+        lens = Lens(lambda x: 1.0, noise, seed=seed, start=start)
+        outcome = run(make_search('hill_climb', config, start), lens)
+        assert outcome.error == FLAT_CURVE
+        assert len(lens.moves) <= 2 * crossing, len(lens.moves)
+
+
+def test_significance_and_repeat_noise():
+    flat = [(float(x), 1.0 + 0.01 * (-1) ** x) for x in range(0, 41)]
+    assert peak_fitting.peak_significance(flat) < 4.0
+    peak = flat[:20] + [(20.0, 1.2)] + flat[21:]
+    assert peak_fitting.peak_significance(peak) > 8.0
+    # Measured noise overrides the curve's scatter.
+    assert peak_fitting.peak_significance(peak, noise=0.1) == pytest.approx(
+        (1.2 - 0.99) / 0.1)
+    sigma, dof = peak_fitting.repeat_noise([(0.0, 1.0), (0.0, 1.2), (5.0, 2.0), (5.0, 2.2),
+                                            (9.0, 3.0)], 0.1)
+    assert dof == 2 and sigma == pytest.approx(math.sqrt((0.02 + 0.02) / 2))
+    assert peak_fitting.repeat_noise([(0.0, 1.0), (1.0, 1.0)], 0.1) == (0.0, 0)

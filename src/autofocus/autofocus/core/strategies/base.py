@@ -63,24 +63,23 @@ class Outcome:
 class SearchConfig:
     """Search parameters, in motor units (positions, steps) or relative units (ratios).
 
-    Whether the samples show a focus peak at all (:func:`peak_fitting.peak_significance`):
+    Whether the samples show a focus peak at all (:func:`peak_fitting._flat_outcome`):
 
-    ``min_peak_significance``: the peak's height over the lowest sample, in standard
-    deviations of the noise of one sample *as the search measured it*: the larger of the
-    spread of repeated frames at a position (``frames_per_position`` > 1, reported to
-    :meth:`Search.observe`) and the scatter of the samples about the straight line through
-    their neighbours (:func:`peak_fitting._bends`, a median: the few places where the curve
-    really bends do not count). A flat curve of N samples with white noise spans about
-    3.2 sigma (N = 11) to 4.3 sigma (N = 41) and rarely more than 6; the noise estimate from
-    a dozen samples is itself uncertain by ~30 %: 8 leaves room for both. This is what
-    decides, not a relative margin: a real low-contrast peak (0.19-0.25 over a long range
-    on real megapixel frames) stands tens of sigmas over its noise and passes; a flat
-    scene's noise does not, whatever the measure's offset.
+    ``min_peak_contrast``: below this relative contrast ``(max - min) / max`` a curve is
+    flat, whatever else (0.1; a floor for curves whose noise the search cannot see).
 
-    ``min_peak_contrast``: a sanity floor on the relative contrast ``(max - min) / max``,
-    for curves whose noise the search cannot see (noiseless, deterministic ripple): 0.1.
-    It used to decide alone, at 0.3, which rejected real peaks and let noise through a
-    measure with a small offset (docs/measures.md).
+    ``min_peak_significance``: above it, when the noise of one sample is known, the peak
+    must stand this many of its standard deviations over the lowest sample
+    (:func:`peak_fitting.peak_significance`). Known: from repeated frames (the server's
+    ``frames_per_position`` >= 2, reported to :meth:`Search.observe`, or positions this
+    search measured again: coarse_fine, golden and hill_climb do when a low curve needs
+    it), at least 8 degrees of freedom; or the scatter of 25 or more positions about the
+    straight line through their neighbours (a median). A flat curve of N samples with
+    white noise spans about 3.2 sigma (N = 11) to 4.3 sigma (N = 41) and rarely more than
+    6: 8 leaves room for an uncertain noise estimate. So a real low-contrast peak (0.19-0.25
+    over a long range on real megapixel frames) passes, and a flat scene's noise does not,
+    whatever the measure's offset. With no noise known, a contrast of 0.3 decides, as it
+    always did (5 % frame jitter exceeds it in 0.07 % of 41-sample sweeps).
 
     ``min_signal_level``, ``min_signal_snr``: the absolute signal floor, judged on each
     frame by the sharpness node (:func:`measures.frame_signal`: the ROI's mean grey level,

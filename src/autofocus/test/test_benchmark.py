@@ -1,5 +1,6 @@
 """The benchmark: a quick run writes the table (every strategy and baseline), CSV and PNG."""
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
@@ -61,7 +62,7 @@ def test_simulated_truth_is_the_noise_free_peak_and_its_depth_of_field():
 
 
 def test_real_stack_truth_comes_from_its_own_curve():
-    stack = lens_sim.FocusStack.from_directory(benchmark.STACK_DIR)
+    stack = lens_sim.FocusStack.from_directory(benchmark.STACK_DIR, benchmark.STACK_PATTERN)
     truth, dof, best, readings = benchmark.stack_truth(
         stack, benchmark._measure(roi=(0.0, 0.0, 1.0, 1.0), downsample=1))
     assert len(readings) == 131 and best == readings.max()
@@ -69,6 +70,24 @@ def test_real_stack_truth_comes_from_its_own_curve():
     # the source's -49; its top is broad.
     assert -49.0 < truth < -45.0
     assert 5.0 < dof < 30.0
+
+
+def test_real_stack_rows_use_the_default_setting_and_the_default_strategy_is_cheap():
+    # The real stack as the sharpness node sees it by default (its default ROI at its
+    # default downsample, the default measure); the truth is the same ROI at full
+    # resolution. The default strategy ends within the tolerance from every start, with
+    # fewer frames than a sweep; no focus is claimed anywhere else.
+    results = benchmark.stack_trials(['coarse_fine', 'sweep'], 8, seed=3)
+    ours = [r for r in results if r.strategy == 'coarse_fine']
+    sweeps = [r for r in results if r.strategy == 'sweep']
+    assert len(ours) == len(sweeps) == 8
+    assert all(r.reported_success and r.error <= benchmark.STACK_TOLERANCE_MM for r in ours), [
+        (r.start, r.error, r.error_code) for r in ours]
+    assert np.median([r.frames for r in ours]) < np.median([r.frames for r in sweeps])
+    checks = dict(benchmark.stack_targets(results + [
+        dataclasses.replace(ours[0], reported_success=True, error_dof=2.0)]))
+    # A claimed focus 2 DoF off is counted as a false focus, and fails the target.
+    assert any('1 false focus' in text and not ok for text, ok in checks.items())
 
 
 def test_benchmark_is_deterministic():

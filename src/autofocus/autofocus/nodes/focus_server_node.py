@@ -38,6 +38,7 @@ import sys
 import collections
 import math
 import random
+import statistics
 import threading
 import time
 import traceback
@@ -114,7 +115,20 @@ class FocusServerNode(Node):
             min_peak_contrast=declare(
                 self, 'min_peak_contrast', search_defaults.min_peak_contrast,
                 'A curve whose (max - min) / max is below this has no peak (featureless '
-                'scene): the goal aborts instead of claiming focus', low=0.0, high=1.0))
+                'scene): the goal aborts instead of claiming focus; between this and 0.3 a '
+                'peak must also pass min_peak_significance', low=0.0, high=1.0),
+            min_peak_significance=declare(
+                self, 'min_peak_significance', search_defaults.min_peak_significance,
+                'A low-contrast peak must stand this many noise sigmas (measured by the '
+                'search: repeated frames, scatter) over the lowest sample', low=0.0, high=1e6),
+            min_signal_level=declare(
+                self, 'min_signal_level', search_defaults.min_signal_level,
+                'Mean grey level (0-255) below which a frame has no signal (NO_SIGNAL)',
+                low=0.0, high=65535.0),
+            min_signal_snr=declare(
+                self, 'min_signal_snr', search_defaults.min_signal_snr,
+                "Texture (Vollath's F4) in standard deviations of what white noise alone "
+                'gives, below which a frame has no texture (NO_SIGNAL)', low=0.0, high=1e6))
         try:
             check_defaults(self._defaults, self._search_steps)
         except ValueError as error:
@@ -286,6 +300,7 @@ class FocusServerNode(Node):
                 result.error_code = {
                     strategies.FLAT_CURVE: Focus.Result.FLAT_CURVE,
                     strategies.PEAK_OUT_OF_RANGE: Focus.Result.PEAK_OUT_OF_RANGE,
+                    strategies.NO_SIGNAL: Focus.Result.NO_SIGNAL,
                 }.get(outcome.error, Focus.Result.UNKNOWN)
                 result.error_msg = outcome.message
                 goal_handle.abort()
@@ -371,10 +386,11 @@ class FocusServerNode(Node):
                 step = search.observe_stream(stream)
             else:
                 position, rested_ns = self._move(step)
-                sharpness = self._measure(max(rested_ns + self._settle_ns, self._roi_changed_ns))
+                sharpness, noise, signal = self._measure(
+                    max(rested_ns + self._settle_ns, self._roi_changed_ns))
                 result.positions.append(position)
                 result.sharpness.append(sharpness)
-                step = search.observe(position, sharpness)
+                step = search.observe(position, sharpness, noise=noise, signal=signal)
             feedback.current_position, feedback.current_sharpness = position, sharpness
             feedback.best_position, feedback.best_sharpness = search.best
             feedback.frames_used = self._frames_used
@@ -458,8 +474,11 @@ class FocusServerNode(Node):
         return state.position, Time.from_msg(state.stationary_since).nanoseconds
 
     def _measure(self, after_ns):
-        """Mean of the search measure over frames stamped after after_ns (each frame used once)."""
+        """The search measure over frames stamped after after_ns (each frame used once):
+        (mean, its standard error from the frames' spread or None with one frame,
+        (signal_level, signal_snr) averaged or None when the sharpness node sends none)."""
         values = []
+        signals = []
 
         def enough_frames():
             for metrics in self._metrics:
@@ -469,6 +488,7 @@ class FocusServerNode(Node):
                 if stamp >= after_ns and stamp > self._last_frame_ns:
                     self._last_frame_ns = stamp
                     values.append(self._value_of(metrics))
+                    signals.append(self._signal_of(metrics))
             return len(values) >= self._frames_per_position
 
         self._wait_for(enough_frames, self._frame_timeout, Focus.Result.NO_FRAMES,
@@ -476,7 +496,21 @@ class FocusServerNode(Node):
                        + self.resolve_topic_name('sharpness/metrics')
                        + ': is the camera publishing and the sharpness node running?')
         self._frames_used += len(values)
-        return sum(values) / len(values)
+        mean = sum(values) / len(values)
+        noise = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None
+        signal = None
+        if all(s is not None for s in signals):
+            signal = tuple(sum(s[i] for s in signals) / len(signals) for i in range(2))
+        return mean, noise, signal
+
+    @staticmethod
+    def _signal_of(metrics):
+        """(signal_level, signal_snr) of a frame, or None if the metrics lack them."""
+        names = list(metrics.names)
+        if 'signal_level' in names and 'signal_snr' in names:
+            return (metrics.values[names.index('signal_level')],
+                    metrics.values[names.index('signal_snr')])
+        return None
 
     def _value_of(self, metrics):
         if self._measure_name in metrics.names:

@@ -155,11 +155,13 @@ class SharpnessNode(Node):
         started = time.perf_counter()
         try:
             gray, roi_px, image_size, downsample = decode(settings)
-            values = measures.evaluate(gray, settings['measures'], downsample)
-            names = settings['measures']
+            # The measures, then the absolute signal floor's figures (the focus server's
+            # NO_SIGNAL), then the JPEG's size where the frame was a JPEG.
+            names = settings['measures'] + list(measures.SIGNALS)
+            values = list(measures.evaluate(gray, names, downsample))
             if size_measure is not None:          # the JPEG was decoded: it is readable
                 names = names + [jpeg_bytes.JPEG_BYTES]
-                values = list(values) + [size_measure(roi_px)]
+                values = values + [size_measure(roi_px)]
         except image_codec.MalformedImage as error:
             self._drop(f'dropped a malformed image on {self._image_topic()}: {error}',
                        error.reason)

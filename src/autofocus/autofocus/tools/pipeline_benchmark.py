@@ -56,7 +56,7 @@ from autofocus.io import image_codec, jpeg_bytes
 
 SIZES = {'640x480': (640, 480), '1280x720': (1280, 720), '1920x1080': (1920, 1080)}
 DDS_SIZES = ('640x480', '1920x1080')
-NODE_DOWNSAMPLE = 2          # the sharpness node's default
+NODE_DOWNSAMPLE = measures.DEFAULT_DOWNSAMPLE   # the sharpness node's default
 JPEG_QUALITY = 80            # the camera node's default
 VIDEO_FRAMES = 30
 MAX_RATE = 1000.0            # the camera node's highest fps: "as fast as it goes"

@@ -39,7 +39,7 @@ from typing import Sequence
 
 from autofocus.core.strategies.base import Move, Outcome, Sample
 from autofocus.core.strategies.peak_fitting import (
-    _bends, _flat_outcome, _merge_duplicates, _noise, _success, find_peaks, gaussian_peak,
+    _bends, _merge_duplicates, _noise, _success, find_peaks, gaussian_peak,
     peak_beyond_edge, peak_fit)
 from autofocus.core.strategies.search import Search, Steps
 
@@ -151,6 +151,8 @@ class FlybySearch(Search):
         # than at rest (motion blur), which only the fit below needs to know.
         self.samples.extend(stream)
         self._phases.extend(['flyby'] * len(stream))
+        # No signal figures for streamed frames: the frames at rest carry them.
+        self._signals.extend([None] * len(stream))
         self._swept_to = (len(self.samples), self._sweep_target)
         try:
             step = self._steps_gen.send(stream)
@@ -175,10 +177,11 @@ class FlybySearch(Search):
     def start(self):
         return self._issue(super().start())
 
-    def observe(self, position: float, sharpness: float):
+    def observe(self, position: float, sharpness: float, noise: float | None = None,
+                signal: tuple[float, float] | None = None):
         if isinstance(self._pending, Sweep):
             raise RuntimeError('flyby search: a Sweep is answered with observe_stream()')
-        return self._issue(super().observe(position, sharpness))
+        return self._issue(super().observe(position, sharpness, noise=noise, signal=signal))
 
     def _issue(self, step):
         self._pending = step
@@ -221,7 +224,7 @@ class FlybySearch(Search):
             if flat:
                 return flat
         else:
-            flat = _flat_outcome(coarse, c, what)
+            flat = self._judge(coarse, what)       # NO_SIGNAL, then FLAT_CURVE
             if flat:
                 return flat
         reach = 0.5 * c.coarse_step
@@ -235,6 +238,9 @@ class FlybySearch(Search):
         tails = [p for p in coarse if abs(p[0] - estimate) >= 1.5 * c.coarse_step]
         noise = _noise(_bends(sorted(tails)))
         refined = yield from self._refine(estimate, noise)
+        dark = self._dark(what + ' + refine at rest')
+        if dark is not None:
+            return dark
         estimate = peak_fit(refined, c.fine_step * 1e-3).position
         position, value = yield from self._final(estimate)
         outcome = _success(position, value, estimate, refined, what + ' + refine at rest',

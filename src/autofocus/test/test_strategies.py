@@ -278,7 +278,10 @@ def test_a_low_contrast_peak_is_judged_against_measured_noise(name):
     lens = Lens(curve, start=450.0)
     result = search.start()
     while not isinstance(result, Outcome):
-        result = search.observe(*lens.move(result), noise=0.005)
+        if isinstance(result, strategies.Sweep):     # streamed frames are single frames
+            result = search.observe_stream(lens.sweep(result))
+        else:
+            result = search.observe(*lens.move(result), noise=0.005)
     assert result.success and abs(result.position - 500.0) <= 20.0, result.message
     # The same peak in 5 % noise (one sigma 0.25 of a height of 1.0): a claim, when the
     # samples let one be made, is of this peak, never of the noise.

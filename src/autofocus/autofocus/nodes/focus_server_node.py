@@ -379,11 +379,11 @@ class FocusServerNode(Node):
         while True:
             feedback.phase = step.phase
             if isinstance(step, strategies.Sweep):
-                stream = self._sweep(step)
+                stream, signals = self._sweep(step)
                 result.positions.extend(p for p, _ in stream)
                 result.sharpness.extend(v for _, v in stream)
                 position, sharpness = stream[-1] if stream else (step.target, math.nan)
-                step = search.observe_stream(stream)
+                step = search.observe_stream(stream, signals)
             else:
                 position, rested_ns = self._move(step)
                 sharpness, noise, signal = self._measure(
@@ -422,7 +422,8 @@ class FocusServerNode(Node):
 
     def _sweep(self, step):
         """A fly-by: one move at the fly-by speed; every frame stamped from the command to
-        the arrival, placed by the motor states of that time (core: stream_samples)."""
+        the arrival, placed by the motor states of that time (core: stream_samples);
+        returns (samples, each one's signal figures or None)."""
         commanded_ns = self.get_clock().now().nanoseconds
         speed = step.speed or self._flyby_speed
         _, rested_ns = self._move(step, speed=speed)
@@ -435,16 +436,18 @@ class FocusServerNode(Node):
             + ': is the camera publishing and the sharpness node running?')
         with self._changed:
             first = max(commanded_ns, self._roi_changed_ns, self._last_frame_ns + 1)
-            frames = [(Time.from_msg(m.header.stamp).nanoseconds, self._value_of(m))
-                      for m in self._metrics]
-            frames = [(t, v) for t, v in frames if first <= t <= rested_ns]
+            frames = [(Time.from_msg(m.header.stamp).nanoseconds, self._value_of(m),
+                       self._signal_of(m)) for m in self._metrics]
+            frames = [frame for frame in frames if first <= frame[0] <= rested_ns]
             # States from just before the command (where the lens started) to the rest.
             states = [(t, p) for t, p in self._state_log
                       if commanded_ns - 10**9 <= t <= rested_ns + 10**9]
         if frames:
-            self._last_frame_ns = max(t for t, _ in frames)
+            self._last_frame_ns = max(frame[0] for frame in frames)
         self._frames_used += len(frames)
-        return strategies.stream_samples(states, frames, self._flyby_offset_ns)
+        signals = []
+        stream = strategies.stream_samples(states, frames, self._flyby_offset_ns, signals)
+        return stream, signals
 
     def _move(self, step, speed=None):
         """Command one move and wait until the motor reports rest; return (position, rest time)."""

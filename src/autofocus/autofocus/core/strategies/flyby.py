@@ -66,8 +66,8 @@ class Sweep:
 
 
 def stream_samples(states: Sequence[tuple[float, float]],
-                   frames: Sequence[tuple[float, float]],
-                   exposure_offset: float = 0.0) -> list[Sample]:
+                   frames: Sequence[tuple],
+                   exposure_offset: float = 0.0, extras: list | None = None) -> list[Sample]:
     """(position, sharpness) of each streamed frame, from stamped motor states.
 
     ``states``: (stamp, motor position) as the motor published them; ``frames``: (stamp,
@@ -78,13 +78,16 @@ def stream_samples(states: Sequence[tuple[float, float]],
     states' linear interpolation at that moment: at constant speed, the mean position
     during the exposure. A frame whose exposure middle lies outside the states' time span
     is dropped (nothing says where the lens was then). Returned in frame time order.
+    A frame may carry a third item (its signal figures): with a list ``extras``, each
+    kept frame's third item (None without one) is appended to it, in the samples' order.
     """
     ordered = sorted((float(t), float(p)) for t, p in states)
     if len(ordered) < 2:
         return []
     times = [t for t, _ in ordered]
     samples = []
-    for stamp, value in sorted(frames, key=lambda frame: frame[0]):
+    for frame in sorted(frames, key=lambda frame: frame[0]):
+        stamp, value = frame[0], frame[1]
         t = float(stamp) + exposure_offset
         if not (times[0] <= t <= times[-1]) or not math.isfinite(value):
             continue
@@ -92,6 +95,8 @@ def stream_samples(states: Sequence[tuple[float, float]],
         (t0, p0), (t1, p1) = ordered[i - 1], ordered[i]
         position = p0 if t1 == t0 else p0 + (p1 - p0) * (t - t0) / (t1 - t0)
         samples.append((position, float(value)))
+        if extras is not None:
+            extras.append(frame[2] if len(frame) > 2 else None)
     return samples
 
 
@@ -132,9 +137,12 @@ class FlybySearch(Search):
         self.stream: list[Sample] = []            # the last stream reported
         self.fell_back = ''                       # why a stop-and-go scan replaced the stream
 
-    def observe_stream(self, samples: Sequence[Sample]) -> Move | Sweep | Outcome:
+    def observe_stream(self, samples: Sequence[Sample],
+                       signals: Sequence | None = None) -> Move | Sweep | Outcome:
         """Report the frames streamed during a :class:`Sweep`: (position, sharpness) each
-        (see :func:`stream_samples`); get the next step."""
+        (see :func:`stream_samples`), and optionally each frame's (level, snr) signal
+        figures (the absolute signal floor, as :meth:`observe` takes them); get the next
+        step."""
         if self._steps_gen is None or not isinstance(self._pending, Sweep):
             raise RuntimeError('flyby search: observe_stream() answers a Sweep step only')
         if self.outcome is not None:
@@ -151,8 +159,11 @@ class FlybySearch(Search):
         # than at rest (motion blur), which only the fit below needs to know.
         self.samples.extend(stream)
         self._phases.extend(['flyby'] * len(stream))
-        # No signal figures for streamed frames: the frames at rest carry them.
-        self._signals.extend([None] * len(stream))
+        signals = list(signals) if signals is not None else [None] * len(stream)
+        if len(signals) != len(stream):
+            raise ValueError(f'{len(signals)} signal figures for {len(stream)} samples')
+        self._signals.extend(None if signal is None else (float(signal[0]), float(signal[1]))
+                             for signal in signals)
         self._swept_to = (len(self.samples), self._sweep_target)
         try:
             step = self._steps_gen.send(stream)

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from autofocus.core import measures
 from autofocus.tools import analyze
 
 from autofocus.io import bags
@@ -121,7 +122,7 @@ def test_a_video_is_plotted_against_time(tmp_path):
     rows = _rows(out)
     assert [float(r['time']) for r in rows] == pytest.approx([0, 0.1, 0.2, 0.3, 0.4])
     assert all(r['position'] == '' and r['verdict'] == 'BLURRY' for r in rows)
-    best = max(rows, key=lambda r: float(r['laplacian_variance']))
+    best = max(rows, key=lambda r: float(r[measures.DEFAULT_MEASURE]))   # the default column
     assert best['name'] == 'frame 2'
     assert analyze.x_axis([analyze.Frame('v', 'a', time=5.0), analyze.Frame('v', 'b', 5.5)]) \
         == ('time (s)', [0.0, 0.5])

@@ -1,5 +1,6 @@
 """The benchmark: a quick run writes the table (every strategy and baseline), CSV and PNG."""
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
@@ -61,7 +62,7 @@ def test_simulated_truth_is_the_noise_free_peak_and_its_depth_of_field():
 
 
 def test_real_stack_truth_comes_from_its_own_curve():
-    stack = lens_sim.FocusStack.from_directory(benchmark.STACK_DIR)
+    stack = lens_sim.FocusStack.from_directory(benchmark.STACK_DIR, benchmark.STACK_PATTERN)
     truth, dof, best, readings = benchmark.stack_truth(
         stack, benchmark._measure(roi=(0.0, 0.0, 1.0, 1.0), downsample=1))
     assert len(readings) == 131 and best == readings.max()
@@ -69,6 +70,24 @@ def test_real_stack_truth_comes_from_its_own_curve():
     # the source's -49; its top is broad.
     assert -49.0 < truth < -45.0
     assert 5.0 < dof < 30.0
+
+
+def test_real_stack_rows_use_the_default_setting_and_the_default_strategy_is_cheap():
+    # The real stack as the sharpness node sees it by default (its default ROI at its
+    # default downsample, the default measure); the truth is the same ROI at full
+    # resolution. The default strategy ends within the tolerance from every start, with
+    # fewer frames than a sweep; no focus is claimed anywhere else.
+    results = benchmark.stack_trials(['coarse_fine', 'sweep'], 8, seed=3)
+    ours = [r for r in results if r.strategy == 'coarse_fine']
+    sweeps = [r for r in results if r.strategy == 'sweep']
+    assert len(ours) == len(sweeps) == 8
+    assert all(r.reported_success and r.error <= benchmark.STACK_TOLERANCE_MM for r in ours), [
+        (r.start, r.error, r.error_code) for r in ours]
+    assert np.median([r.frames for r in ours]) < np.median([r.frames for r in sweeps])
+    checks = dict(benchmark.stack_targets(results + [
+        dataclasses.replace(ours[0], reported_success=True, error_dof=2.0)]))
+    # A claimed focus 2 DoF off is counted as a false focus, and fails the target.
+    assert any('1 false focus' in text and not ok for text, ok in checks.items())
 
 
 def test_benchmark_is_deterministic():
@@ -126,3 +145,31 @@ def test_default_trials_fill_every_grid_cell_equally():
     assert len(set(counts.values())) == 1                    # ...equally often
     per_class = sum(scene == 'texture' for scene, _, _, _ in cells)
     assert per_class >= 100
+
+
+def test_flyby_in_the_closed_loop_places_each_frame_where_the_lens_was():
+    # A linear "measure" of the lens position itself: the streamed samples must read back
+    # the positions they were given (interpolated motor states at mid-exposure).
+    rig = benchmark.Rig(motor_speed=500.0, flyby_speed=1000.0)
+    gear = lens_sim.Gear(0.0, motor=300.0)
+    search = strategies.make_search('flyby', strategies.SearchConfig(), 300.0)
+    outcome, frames, moves, elapsed, visited = benchmark.run_closed_loop(
+        search, lambda a, b: np.array([[(a + b) / 2.0]]),
+        lambda frame: 1000.0 - abs(float(frame[0, 0]) - 612.0), gear, rig, 0.0, 1000.0)
+    stream = [(p, v) for p, v in search.samples if 0.0 < p < 1000.0][:25]
+    assert len(stream) >= 20
+    for position, value in stream:
+        assert 1000.0 - abs(position - 612.0) == pytest.approx(value, abs=1e-6)
+    assert outcome.success and abs(outcome.position - 612.0) <= 10.0
+    # One pass at 1000 units/s over 1000 units, a move to the start, the refine at rest.
+    assert 1.0 + 300.0 / rig.motor_speed < elapsed < 5.0
+
+
+def test_flyby_rows_compare_with_coarse_fine_at_the_same_move_speed():
+    rows = benchmark.flyby_rows(4, 2)
+    assert len(rows) == 2 * len(benchmark.FLYBY_SPEEDS)
+    for stop, fly in zip(rows[::2], rows[1::2]):
+        assert (stop['strategy'], fly['strategy']) == ('coarse_fine', 'flyby')
+        assert stop['move_speed'] == fly['move_speed'] and stop['time_vs_coarse_fine'] == 1.0
+        assert fly['time_vs_coarse_fine'] == pytest.approx(fly['time_med_s']
+                                                           / stop['time_med_s'])

@@ -21,6 +21,15 @@ def test_given_fields_win():
     assert (request.range_min, request.range_max, request.timeout) == (-5.0, 5.0, 3.0)
 
 
+def test_a_flyby_goal_is_accepted_and_near_misses_of_its_name_are_not():
+    request = resolve(Focus.Goal(strategy=Focus.Goal.STRATEGY_FLYBY), DEFAULTS,
+                      limits=(0.0, 1000.0), search=SEARCH)
+    assert request.strategy == 'flyby'
+    for name in ('fly-by', 'FLYBY', 'flyby_scan'):
+        with pytest.raises(ValueError, match=f"unknown strategy '{name}'.*flyby"):
+            resolve(Focus.Goal(strategy=name), DEFAULTS)
+
+
 @pytest.mark.parametrize('fields, reason', [
     (dict(strategy='telepathy'), "unknown strategy 'telepathy'"),
     (dict(range_min=500.0, range_max=100.0), 'empty position range'),
@@ -55,7 +64,7 @@ def test_every_number_of_a_goal_must_be_finite_and_in_range(fields, reason):
         resolve(Focus.Goal(**fields), DEFAULTS)
 
 
-@pytest.mark.parametrize('strategy', ['hill_climb', 'sweep', 'coarse_fine', 'golden'])
+@pytest.mark.parametrize('strategy', ['hill_climb', 'sweep', 'coarse_fine', 'golden', 'flyby'])
 def test_a_huge_range_is_refused_by_the_motor_limits_or_the_steps(strategy):
     goal = Focus.Goal(strategy=strategy, range_min=-1e9, range_max=1e9)
     # The client knows neither: it cannot judge the range.

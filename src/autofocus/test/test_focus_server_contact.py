@@ -241,3 +241,38 @@ def test_a_stalling_server_forgives_its_own_pauses_but_a_dead_motor_still_ends_t
         server._check_contact()
     finally:
         server.destroy_node()
+
+
+def test_flyby_on_a_dc_motor_scans_stop_and_go_and_says_so(ros, rig, tmp_path, monkeypatch):
+    # A DC motor's position is estimated from its run time (position_measured false): a
+    # stream could not be placed, so flyby scans stop-and-go at coarse_step (100).
+    monkeypatch.setenv('GPIOZERO_PIN_FACTORY', 'mock')
+    monkeypatch.setenv('GPIOZERO_MOCK_PIN_CLASS', 'mockpwmpin')
+    server, motor, action, camera = rig(motor_params={
+        'driver': 'dc', 'default_speed': 1000.0,
+        'position_file': str(tmp_path / 'position.json')}, move_timeout=30.0)
+    states = ros.collect(MotorState, 'focus_motor/state')
+    commands = ros.node.create_publisher(MotorCommand, 'focus_motor/command', 10)
+    assert wait_for(lambda: commands.get_subscription_count() > 0, 20.0)
+
+    def confirmed():              # the position is 0 (as if homed by hand)
+        command = MotorCommand(mode=MotorCommand.MODE_SET_POSITION, target=0.0, sequence=77)
+        command.header.stamp = ros.node.get_clock().now().to_msg()
+        commands.publish(command)
+        return states and states[-1].position_known and states[-1].position == 0.0
+    assert wait_for(confirmed, 20.0, interval=0.5), motor.log()
+    assert not states[-1].position_measured
+    handle = action.send(Focus.Goal(strategy='flyby', timeout=120.0))
+    assert handle.accepted, server.log()
+    response = action.result(handle, 150.0)
+    result = response.result
+    # The (fake) camera's curve decides success; the scan is what this test is about.
+    assert result.error_code in (Focus.Result.NONE, Focus.Result.FLAT_CURVE,
+                                 Focus.Result.PEAK_OUT_OF_RANGE), result.error_msg + server.log()
+    assert len(result.positions) >= 11, result.positions
+    # Stop-and-go at coarse_step: eleven stops in order, each nearer its planned position
+    # than the next one (a DC motor's timed move overruns when the machine is loaded).
+    stops = list(result.positions[:11])
+    assert stops == sorted(stops), stops
+    assert stops == pytest.approx([100.0 * i for i in range(11)], abs=99.0), stops
+    assert 'scanning stop-and-go' in server.log()

@@ -132,8 +132,9 @@ def test_featureless_scene_aborts_without_claiming_focus(ros, node_process, tmp_
     response = graph.focus(Focus.Goal(timeout=2 * LOADED), timeout=3 * LOADED)
     assert response.status == GoalStatus.STATUS_ABORTED
     assert not response.result.success
-    assert response.result.error_code == Focus.Result.FLAT_CURVE, response.result.error_msg
-    assert response.result.error_msg
+    # No texture above the noise in any frame (the sharpness node's signal figures).
+    assert response.result.error_code == Focus.Result.NO_SIGNAL, response.result.error_msg
+    assert 'no signal' in response.result.error_msg
 
 
 def test_focus_client_shows_progress_prints_the_result_and_saves_the_curve(
@@ -171,3 +172,34 @@ def test_hill_climb_focuses_with_relative_moves_only(ros, node_process, tmp_path
     # Keepalives and the stop that confirms contact at the start move nothing.
     modes = {c.mode for c in commands} - {MotorCommand.MODE_KEEPALIVE, MotorCommand.MODE_STOP}
     assert modes == {MotorCommand.MODE_RELATIVE}, modes        # a DC motor can follow it
+
+
+def test_flyby_scans_while_the_lens_moves_and_focuses_near_the_simulators_focus(
+        ros, node_process, tmp_path):
+    # Small frames and a moderate sweep speed: frames land a few units apart even when a
+    # loaded machine renders far below 30 fps (a stream too sparse would fall back to a
+    # stop-and-go scan, which the assertions below would catch).
+    graph = Graph(ros, node_process, tmp_path, focus_position=613.0, width=320, height=240,
+                  server={'flyby_speed': 250.0, 'flyby_exposure_offset': 0.005,
+                          'frame_timeout': LOADED / 2, 'move_timeout': LOADED / 2})
+    graph.move_motor_to(300.0)
+    for goal in range(2):             # the second starts where the first focused
+        response = graph.focus(Focus.Goal(strategy=Focus.Goal.STRATEGY_FLYBY,
+                                          timeout=2 * LOADED), timeout=3 * LOADED)
+        result = response.result
+        assert response.status == GoalStatus.STATUS_SUCCEEDED, (result.error_msg,
+                                                                graph.process.log())
+        assert result.success and result.strategy == 'flyby'
+        assert abs(result.final_position - 613.0) <= FINE_STEP, (result, graph.process.log())
+        # The stream: frames placed at positions between the rest positions, in the
+        # order the lens passed them, far more of them than a coarse scan's 11.
+        start = 0.0 if goal == 0 else 1000.0
+        end = 1000.0 - start
+        stream = [p for p in result.positions[1:] if min(start, end) < p < max(start, end)]
+        assert len(stream) > 30, result.positions
+        assert result.positions[0] == start
+        moving_away = [abs(b - start) >= abs(a - start) - 1e-6
+                       for a, b in zip(stream[:len(stream) // 2], stream[1:len(stream) // 2])]
+        assert all(moving_away), result.positions
+        assert result.frames_used >= len(result.positions)
+    assert 'flyby' in {fb.phase for fb in graph.action.feedback}

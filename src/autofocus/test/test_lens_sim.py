@@ -8,6 +8,9 @@ from autofocus.core.lens_sim import SCENES, LensConfig, LensSimulator, disk_kern
 from autofocus.core.strategies import FLAT_CURVE, Outcome, SearchConfig, make_search
 
 
+LAPLACIAN = 'laplacian_variance'
+
+
 def sharpness(frame, name=measures.DEFAULT_MEASURE):
     """What the sharpness node computes by default: grey, centre ROI, no downsample."""
     gray = frame[:, :, 1] if frame.ndim == 3 else frame    # grey scene: all channels equal
@@ -108,15 +111,16 @@ def test_image_changes_smoothly_between_cached_radii():
 
 
 def test_noisy_curve_peaks_at_focus_above_the_noise_floor(default_sim):
+    # The Laplacian's noise floor (what this checks), not the default measure's.
     near = np.arange(400.0, 601.0, 10.0)
-    curve = [sharpness(default_sim.render(p)) for p in near]
+    curve = [sharpness(default_sim.render(p), LAPLACIAN) for p in near]
     assert_single_peak_at(near, curve, 500.0)
-    far = [sharpness(default_sim.render(p)) for p in (0.0, 250.0, 750.0, 1000.0)]
+    far = [sharpness(default_sim.render(p), LAPLACIAN) for p in (0.0, 250.0, 750.0, 1000.0)]
     # Far out only noise is left: Laplacian gain 20 x sigma^2 = 80 for sigma = 2.
     assert max(far) < 0.2 * max(curve)
     assert all(70.0 < value < 110.0 for value in far)
     # A whole-range coarse scan has plenty of contrast for the flat-curve test.
-    coarse = [sharpness(default_sim.render(p)) for p in range(0, 1001, 100)]
+    coarse = [sharpness(default_sim.render(p), LAPLACIAN) for p in range(0, 1001, 100)]
     assert strategies.peak_contrast(coarse) > 0.8
 
 
@@ -147,8 +151,10 @@ def test_flat_scene_is_flat_for_every_strategy(strategy):
 
 @pytest.mark.parametrize('start, end', [(450.0, 550.0), (480.0, 520.0), (560.0, 640.0)])
 def test_motion_blur_lowers_sharpness(default_sim, start, end):
-    static = sharpness(default_sim.render((start + end) / 2))
-    moving = sharpness(default_sim.render(start, end))
+    # The simulator's motion blur, seen by the most selective measure (the default's
+    # peak is broader and sits on a constant floor: 0.85x here).
+    static = sharpness(default_sim.render((start + end) / 2), LAPLACIAN)
+    moving = sharpness(default_sim.render(start, end), LAPLACIAN)
     assert moving < static
     if start < 500.0 < end:                                  # swept through focus
         assert moving < 0.8 * static

@@ -32,7 +32,7 @@ def sharpness_config():
 def sweep():
     paths = sorted(SWEEP.glob('z*.png'), key=lambda p: int(p.stem[1:]))
     frames = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths]
-    assert len(frames) == 96 and all(f is not None and f.shape == (200, 200) for f in frames)
+    assert len(frames) == 131 and all(f is not None and f.shape == (200, 200) for f in frames)
     return [int(p.stem[1:]) for p in paths], frames
 
 

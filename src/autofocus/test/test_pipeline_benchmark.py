@@ -3,6 +3,7 @@ import pathlib
 
 import pytest
 
+from autofocus.core import measures
 from autofocus.tools import pipeline_benchmark as bench
 
 MS = 1_000_000
@@ -28,14 +29,15 @@ def test_window_counts_frames_by_stamp_between_two_camera_reports():
 def test_targets_are_checked_against_the_measured_rows():
     dds = [{'size': '640x480', 'rate': '30 Hz', 'layout': 'two processes', 'transport': 'raw',
             'delivered_pct': 99.0, 'latency_med_ms': 2.0, 'target_latency_ms': 3.0}]
-    costs = [{'size': '1920x1080', 'what': 'laplacian_variance', 'region': 'roi /2',
+    costs = [{'size': '1920x1080', 'what': measures.DEFAULT_MEASURE, 'region': 'roi /1',
               'x_floor': 6.0}]
     lines = bench.check_targets(costs, dds)
     assert lines == [
         '- [ ] two processes raw 640x480 at 30 Hz: 99.0% of frames delivered (target 100%)',
         '- [x] two processes 640x480 30 Hz: median latency 2.00 ms <= 1.5 x (bare pair + '
         'measures) = 3.00 ms',
-        '- [ ] laplacian_variance on the default ROI at 1080p: 6.00x the floor (target <= 5x)']
+        f'- [ ] {measures.DEFAULT_MEASURE} on the default ROI at 1080p: 6.00x the floor '
+        '(target <= 5x)']
 
 
 def test_costs_are_ratios_to_the_floor_and_the_naive_idiom():
@@ -43,7 +45,7 @@ def test_costs_are_ratios_to_the_floor_and_the_naive_idiom():
     by_what = {(r['what'], r['region']): r for r in rows}
     assert by_what[('floor: one copy of the frame', 'full')]['x_floor'] == 1.0
     for name in bench.measures.MEASURES:
-        roi = by_what[(name, 'roi /2')]
+        roi = by_what[(name, f'roi /{bench.NODE_DOWNSAMPLE}')]
         assert roi['ms'] > 0 and roi['x_naive'] == pytest.approx(
             roi['ms'] / by_what[('naive: cv2.Laplacian(gray, CV_64F).var()', 'full')]['ms'])
     jpeg = by_what[('camera: JPEG encode q80', 'full')]

@@ -14,7 +14,8 @@ from autofocus.core import measures
 from autofocus.io.image_codec import image_array, to_gray
 
 ROI = (0.25, 0.25, 0.5, 0.5)
-DOWNSAMPLE = 2
+DOWNSAMPLE = measures.DEFAULT_DOWNSAMPLE     # the node's defaults
+PRIMARY = measures.DEFAULT_MEASURE
 PARAMS = {'downsample': DOWNSAMPLE, 'diagnostics_period': 0.2}
 
 
@@ -64,7 +65,9 @@ def test_publishes_every_measure_with_the_image_stamp(sharpness):
                                   'brenner'}
     for name, value in zip(metrics.names, metrics.values):
         assert value == pytest.approx(expected[name], rel=1e-6), name
-    assert metrics.sharpness == pytest.approx(expected['laplacian_variance'], rel=1e-6)
+    assert metrics.sharpness == pytest.approx(expected[PRIMARY], rel=1e-6)
+    # The absolute signal floor's figures follow the measures (the focus server's NO_SIGNAL).
+    assert list(metrics.names[-2:]) == ['signal_level', 'signal_snr']
     assert wait_for(lambda: sharpness.plain, 2.0)
     assert sharpness.plain[-1].data == pytest.approx(metrics.sharpness)
 
@@ -91,7 +94,7 @@ def test_every_encoding_and_a_resolution_change(sharpness):
         assert metrics is not None, (encoding, sharpness.process.log())
         assert (metrics.image_width, metrics.image_height) == pixels.shape[1::-1]
         assert metrics.sharpness == pytest.approx(
-            expected_values(msg, ['laplacian_variance'])['laplacian_variance'], rel=1e-5)
+            expected_values(msg, [PRIMARY])[PRIMARY], rel=1e-5)
 
 
 def test_malformed_images_are_dropped_counted_and_survived(sharpness):
@@ -185,8 +188,20 @@ def test_compressed_transport_measures_jpeg_frames_and_drops_broken_ones(ros, no
     assert sharp.sharpness > 3 * blurred.sharpness
     # Close to the raw frame's value: JPEG at quality 95 keeps the detail that matters.
     raw = expected_values(image_msg(textured_frame(640, 480, seed=5), 1),
-                          ['laplacian_variance'])['laplacian_variance']
+                          [PRIMARY])[PRIMARY]
     assert sharp.sharpness == pytest.approx(raw, rel=0.25)
+    # The JPEG's own bytes over the ROI's MCU rows, read without a decode, ride along.
+    from autofocus.io import jpeg_bytes
+    encoded = fill_compressed_msg(CompressedImage(), textured_frame(640, 480, seed=5), 95)
+    assert dict(zip(sharp.names, sharp.values))[jpeg_bytes.JPEG_BYTES] == pytest.approx(
+        jpeg_bytes.jpeg_bytes(encoded.data, (160, 120, 320, 240))[0])
+    # (These tiles are constant on JPEG's 8x8 blocks: cheap to code sharp, dearer blurred.
+    # A natural scene codes the other way round.)
+    from autofocus.core import lens_sim
+    lens = lens_sim.LensSimulator(lens_sim.LensConfig())
+    in_focus, out_of_focus = (dict(zip(m.names, m.values))[jpeg_bytes.JPEG_BYTES] for m in (
+        send(lens.render(500.0), 5), send(lens.render(560.0), 6)))
+    assert in_focus > 1.2 * out_of_focus     # quality 95 also spends bytes on the noise
 
     assert send(textured_frame(640, 480, seed=6), 3, cut=500) is None
     assert wait_for(lambda: any(

@@ -16,18 +16,18 @@ float64 (0.05 ms for the Laplacian variance of a 320x240 ROI).
 Which measure to use (measured on the simulator and on every real series we have; the
 tables are in docs/measures.md, produced by ``tools/measure_study.py``):
 
-- ``normalized_vollath_f4`` (:data:`PROPOSED_MEASURE`, at downsample 1): Vollath's F4
+- ``normalized_vollath_f4`` (default, at downsample 1): Vollath's F4
   divided by the frame's energy ``mean(I^2)``. Exposure-proof (a gain cancels), unbiased
   by white sensor noise (F4 cancels it), so it needs no downsample, and a downsample is
   what moved the fitted peak of the real fpd sweep by 1.8 mm (Laplacian, downsample 2) to
   11 mm (``dct_energy_ratio``, downsample 3): on a real lens lower spatial frequencies
   peak elsewhere.
-- ``laplacian_variance`` (default, at downsample 2): the most selective (sharp, narrow
-  peak), cheap. White noise sets a floor ``20 sigma^2`` that swamps it on noisy
-  full-resolution frames (on the fpd sweep with simulated noise its peak moves 16 mm),
-  and a downsample, which lowers the floor, moves the peak instead. Follows exposure.
-  Frames with a 2-px pattern (Bayer demosaicing, 2x upscaling) need an odd downsample if
-  any.
+- ``laplacian_variance`` (the default until issue 12, at downsample 2): the most
+  selective (sharp, narrow peak), cheap. White noise sets a floor ``20 sigma^2`` that
+  swamps it on noisy full-resolution frames (on the fpd sweep with simulated noise its
+  peak moves 16 mm), and a downsample, which lowers the floor, moves the peak instead.
+  Follows exposure. Frames with a 2-px pattern (Bayer demosaicing, 2x upscaling) need an
+  odd downsample if any.
 - ``tenengrad``, ``brenner``, ``scharr_variance``, ``tenengrad_variance``: gradient
   energies with broader peaks and less noise gain than the Laplacian; all follow exposure.
   ``normalized_tenengrad`` is tenengrad over ``mean(I^2)``: exposure-proof, but its noise
@@ -53,14 +53,14 @@ import cv2
 import numpy as np
 
 DEFAULT_ROI = (0.25, 0.25, 0.5, 0.5)   # normalised (x, y, w, h): the centred half
-DEFAULT_MEASURE = 'laplacian_variance'
-DEFAULT_DOWNSAMPLE = 2   # the Laplacian needs it on noisy sensors, at a cost in bias
-# The proposed default (docs/measures.md): unbiased at full resolution, noise- and
-# exposure-proof on every real set we have. Not yet the default: on a flat scene its
-# relative contrast (0.25) sits just under min_peak_contrast (0.3), so it waits for the
-# flat decision to be made against measured noise (issue 12, "honest outcomes").
-PROPOSED_MEASURE = 'normalized_vollath_f4'
-PROPOSED_DOWNSAMPLE = 1
+# The default (docs/measures.md): unbiased at full resolution, noise- and exposure-proof
+# on every real set we have. Its flat-scene curve (relative contrast ~0.25) is judged flat
+# against the noise the search measures and textureless frames are NO_SIGNAL (issue 12),
+# so it no longer hangs on the old 0.3 contrast margin.
+DEFAULT_MEASURE = 'normalized_vollath_f4'
+DEFAULT_DOWNSAMPLE = 1   # no low-pass: a downsample moves the fitted peak on a real lens
+PROPOSED_MEASURE = DEFAULT_MEASURE        # the names the study and its tests use
+PROPOSED_DOWNSAMPLE = DEFAULT_DOWNSAMPLE
 _ROI_SLACK = 1e-6                      # tolerance for rounding in normalised ROI checks
 
 
@@ -257,7 +257,7 @@ def _energy(gray: np.ndarray) -> float:
 
 
 def normalized_vollath_f4(gray: np.ndarray) -> float:
-    """Vollath's F4 over the frame's energy: ``F4 / mean(I^2)`` (the proposed default).
+    """Vollath's F4 over the frame's energy: ``F4 / mean(I^2)`` (the default).
 
     ``mean(I^2) = mean(I)^2 + var(I)``, floored at :data:`ENERGY_FLOOR` (a black frame
     reads ~0, not "infinitely sharp").
@@ -287,8 +287,10 @@ def normalized_vollath_f4(gray: np.ndarray) -> float:
     exposure-invariant and the same for every frame, so it changes neither rankings nor
     fitted peaks (a parabola's vertex ignores an offset). Chosen on the simulator: a flat
     scene at 160x120 with high noise stays below the default ``min_peak_contrast`` of 0.3,
-    a low-texture scene at 160x120 stays well above it (docs/measures.md). A stop-gap until
-    the flat decision judges significance against measured noise (issue 12).
+    a low-texture scene at 160x120 stays well above it (docs/measures.md). Since issue 12
+    a flat scene is judged by the searches' signal floor (:func:`signal_snr`) and the
+    peak's significance against measured noise; the floor keeps curves without those
+    figures at the old behaviour.
 
     Limits: noise that is correlated between neighbouring pixels (demosaicing, JPEG,
     denoising) is not cancelled; F4's band is mid-to-high frequency, so its peak is about
@@ -409,7 +411,8 @@ def noise_sigma(gray: np.ndarray) -> float:
     height, width = gray.shape
     if height < 3 or width < 3:
         return 0.0
-    response = cv2.filter2D(gray, cv2.CV_32F, _IMMERKAER)[1:-1, 1:-1]
+    # int16 on uint8 is exact (|response| <= 16 * 255) and ~20x faster than float32 out.
+    response = cv2.filter2D(gray, _derivative_depth(gray), _IMMERKAER)[1:-1, 1:-1]
     return float(math.sqrt(math.pi / 2.0) * cv2.norm(response, cv2.NORM_L1)
                  / (6.0 * (width - 2) * (height - 2)))
 
@@ -438,6 +441,43 @@ FEATURES: dict[str, Callable[[np.ndarray], float]] = {
     'scharr_variance': scharr_variance,
     'noise_sigma': noise_sigma,
 }
+
+
+NOISE_SIGMA_FLOOR = 0.5   # grey levels: quantisation noise (1/sqrt(12)) and a little more
+
+
+def signal_level(gray: np.ndarray) -> float:
+    """Mean grey level of the frame (0-255 for 8-bit frames): is there light at all."""
+    gray = _as_supported(gray)
+    return float(cv2.mean(gray)[0])
+
+
+def signal_snr(gray: np.ndarray) -> float:
+    """Texture against noise: Vollath's F4 (which white noise leaves at 0 in expectation)
+    over its own standard deviation on a frame of pure white noise, ``2 sigma^2 / sqrt(N)``
+    (measured: 1.95-2.08 sigma^2 / sqrt(N) from 80x60 to 320x240), with ``sigma`` the
+    frame's noise (:func:`noise_sigma`, floored at :data:`NOISE_SIGMA_FLOOR`) and ``N`` its
+    pixels. A frame of pure noise (dark, or a featureless wall) reads about |N(0, 1)|; the
+    simulator's low-texture scene in focus at 160x120 with realistic noise ~20, the real
+    fpd sweep's lit frames hundreds. Not a focus measure: the searches' absolute signal
+    floor (``NO_SIGNAL``). Edges bias the noise estimate up, which only lowers this.
+    """
+    gray = _as_supported(gray)
+    sigma = max(noise_sigma(gray), NOISE_SIGMA_FLOOR)
+    return vollath_f4(gray) * math.sqrt(gray.size) / (2.0 * sigma * sigma)
+
+
+# What the searches' absolute signal floor is judged by (not focus measures): the sharpness
+# node publishes them after the measures in sharpness/metrics.
+SIGNALS: dict[str, Callable[[np.ndarray], float]] = {
+    'signal_level': signal_level,
+    'signal_snr': signal_snr,
+}
+
+
+def frame_signal(gray: np.ndarray) -> tuple[float, float]:
+    """(:func:`signal_level`, :func:`signal_snr`) of a measured region."""
+    return signal_level(gray), signal_snr(gray)
 
 
 def blur_features(gray: np.ndarray, roi=DEFAULT_ROI, downsample: int = 1) -> dict[str, float]:
@@ -509,10 +549,12 @@ def prepare(gray: np.ndarray, roi_px: tuple[int, int, int, int],
 def evaluate(gray_roi: np.ndarray, names: Sequence[str], downsample: int = 1) -> list[float]:
     """Downsample a grey ROI already cut out and evaluate each named measure, in order.
 
-    The sharpness node's work per frame (names must be keys of :data:`MEASURES`).
+    The sharpness node's work per frame (names must be keys of :data:`MEASURES` or
+    :data:`SIGNALS`).
     """
     region = prepare(gray_roi, (0, 0, gray_roi.shape[1], gray_roi.shape[0]), downsample)
-    return [MEASURES[name](region) for name in names]
+    known = {**MEASURES, **SIGNALS}
+    return [known[name](region) for name in names]
 
 
 def compute(gray: np.ndarray, names: Sequence[str], roi=DEFAULT_ROI,
@@ -524,7 +566,7 @@ def compute(gray: np.ndarray, names: Sequence[str], roi=DEFAULT_ROI,
     """
     if isinstance(names, str):
         names = [names]
-    known = {**MEASURES, **FEATURES}
+    known = {**MEASURES, **FEATURES, **SIGNALS}
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ValueError(f'unknown focus measure(s) {", ".join(map(repr, unknown))}; '

@@ -18,6 +18,14 @@ A frame counts for a lens position only if its stamp is later than the
 moment the motor reported coming to rest there plus the settle time: stamps
 are compared, never "the next frame".
 
+Fly-by scans (strategy `flyby`): for a Sweep step the server sends one move at
+`flyby_speed`, keeps every motor state (position + header stamp) and every
+frame's metrics stamped between the command and the motor's arrival, and hands
+them to core (strategies.stream_samples places each frame at its exposure
+time, `flyby_exposure_offset` after its stamp). A motor whose position is not
+measured (a DC motor timed from its speed: position_measured false) gets the
+same search with a stop-and-go coarse scan instead; the result says so.
+
 Contact: while a goal runs the server sends the motor a keepalive every
 `keepalive_period` (the driver stops any motion when it hears nothing for its
 `watchdog_timeout`), and watches the motor's fixed-rate state and the camera's
@@ -30,6 +38,7 @@ import sys
 import collections
 import math
 import random
+import statistics
 import threading
 import time
 import traceback
@@ -106,7 +115,20 @@ class FocusServerNode(Node):
             min_peak_contrast=declare(
                 self, 'min_peak_contrast', search_defaults.min_peak_contrast,
                 'A curve whose (max - min) / max is below this has no peak (featureless '
-                'scene): the goal aborts instead of claiming focus', low=0.0, high=1.0))
+                'scene): the goal aborts instead of claiming focus; between this and 0.3 a '
+                'peak must also pass min_peak_significance', low=0.0, high=1.0),
+            min_peak_significance=declare(
+                self, 'min_peak_significance', search_defaults.min_peak_significance,
+                'A low-contrast peak must stand this many noise sigmas (measured by the '
+                'search: repeated frames, scatter) over the lowest sample', low=0.0, high=1e6),
+            min_signal_level=declare(
+                self, 'min_signal_level', search_defaults.min_signal_level,
+                'Mean grey level (0-255) below which a frame has no signal (NO_SIGNAL)',
+                low=0.0, high=65535.0),
+            min_signal_snr=declare(
+                self, 'min_signal_snr', search_defaults.min_signal_snr,
+                "Texture (Vollath's F4) in standard deviations of what white noise alone "
+                'gives, below which a frame has no texture (NO_SIGNAL)', low=0.0, high=1e6))
         try:
             check_defaults(self._defaults, self._search_steps)
         except ValueError as error:
@@ -132,6 +154,15 @@ class FocusServerNode(Node):
         self._motor_speed = declare(self, 'motor_speed', 0.0,
                                     "Speed of moves, motor units/s (0 = the driver's default)",
                                     low=0.0, high=1e9)
+        self._flyby_speed = declare(
+            self, 'flyby_speed', 0.0,
+            "flyby: speed of the scan while frames stream, motor units/s (0 = the driver's "
+            'default); frames must land closer than coarse_step apart', low=0.0, high=1e9)
+        self._flyby_offset_ns = int(1e9 * declare(
+            self, 'flyby_exposure_offset', 0.0,
+            "flyby: seconds from a frame's stamp to the middle of its exposure (half the "
+            'exposure for a camera stamping its start, minus half for one stamping its end)',
+            low=-1.0, high=1.0))
         sharpness_node = declare(self, 'sharpness_node', 'sharpness',
                                  'Name of the sharpness node whose ROI a goal may set')
         self._motor_state_timeout = declare(
@@ -169,7 +200,10 @@ class FocusServerNode(Node):
         self._watch_motor = False
         self._goal_started = 0.0
         self._last_contact_check = 0.0
-        self._metrics = collections.deque(maxlen=256)
+        # Enough for a fly-by pass of 30 s at 30 fps.
+        self._metrics = collections.deque(maxlen=1024)
+        # (stamp ns, position) of recent motor states: where the lens was during a fly-by.
+        self._state_log = collections.deque(maxlen=2048)
         self._busy = False
         self._roi_changed_ns = 0
         # A random start keeps a restarted server from mistaking the motor's
@@ -200,6 +234,7 @@ class FocusServerNode(Node):
             self._motor_state = msg
             self._motor_state_received = time.monotonic()
             self._motor_stall_forgiven = 0.0
+            self._state_log.append((Time.from_msg(msg.header.stamp).nanoseconds, msg.position))
             self._changed.notify_all()
 
     def _on_metrics(self, msg):
@@ -265,6 +300,7 @@ class FocusServerNode(Node):
                 result.error_code = {
                     strategies.FLAT_CURVE: Focus.Result.FLAT_CURVE,
                     strategies.PEAK_OUT_OF_RANGE: Focus.Result.PEAK_OUT_OF_RANGE,
+                    strategies.NO_SIGNAL: Focus.Result.NO_SIGNAL,
                 }.get(outcome.error, Focus.Result.UNKNOWN)
                 result.error_msg = outcome.message
                 goal_handle.abort()
@@ -331,17 +367,31 @@ class FocusServerNode(Node):
                             'relatively')
         config = strategies.SearchConfig(range_min=request.range_min, range_max=request.range_max,
                                          **self._search_steps)
-        search = strategies.make_search(request.strategy, config, start_position=state.position)
+        search = strategies.make_search(request.strategy, config, start_position=state.position,
+                                        positions_while_moving=state.position_measured)
+        if request.strategy == 'flyby' and not state.position_measured:
+            self.get_logger().warning(
+                'flyby: the motor does not measure its position while moving '
+                '(position_measured false, e.g. a DC motor): scanning stop-and-go at '
+                'coarse_step instead of streaming')
         step = search.start()
         feedback = Focus.Feedback()
         while True:
-            position, rested_ns = self._move(step)
-            sharpness = self._measure(max(rested_ns + self._settle_ns, self._roi_changed_ns))
-            result.positions.append(position)
-            result.sharpness.append(sharpness)
             feedback.phase = step.phase
+            if isinstance(step, strategies.Sweep):
+                stream, signals = self._sweep(step)
+                result.positions.extend(p for p, _ in stream)
+                result.sharpness.extend(v for _, v in stream)
+                position, sharpness = stream[-1] if stream else (step.target, math.nan)
+                step = search.observe_stream(stream, signals)
+            else:
+                position, rested_ns = self._move(step)
+                sharpness, noise, signal = self._measure(
+                    max(rested_ns + self._settle_ns, self._roi_changed_ns))
+                result.positions.append(position)
+                result.sharpness.append(sharpness)
+                step = search.observe(position, sharpness, noise=noise, signal=signal)
             feedback.current_position, feedback.current_sharpness = position, sharpness
-            step = search.observe(position, sharpness)
             feedback.best_position, feedback.best_sharpness = search.best
             feedback.frames_used = self._frames_used
             feedback.elapsed = Duration(seconds=time.monotonic() - started).to_msg()
@@ -370,7 +420,36 @@ class FocusServerNode(Node):
                     raise GoalEnded(error_code, message)
                 self._changed.wait(POLL)
 
-    def _move(self, step):
+    def _sweep(self, step):
+        """A fly-by: one move at the fly-by speed; every frame stamped from the command to
+        the arrival, placed by the motor states of that time (core: stream_samples);
+        returns (samples, each one's signal figures or None)."""
+        commanded_ns = self.get_clock().now().nanoseconds
+        speed = step.speed or self._flyby_speed
+        _, rested_ns = self._move(step, speed=speed)
+        # The last frames of the pass arrive after the motor: wait for one stamped later.
+        self._wait_for(
+            lambda: any(Time.from_msg(m.header.stamp).nanoseconds >= rested_ns
+                        for m in self._metrics), self._frame_timeout, Focus.Result.NO_FRAMES,
+            f'no frame within {self._frame_timeout:g} s of the end of the fly-by scan on '
+            + self.resolve_topic_name('sharpness/metrics')
+            + ': is the camera publishing and the sharpness node running?')
+        with self._changed:
+            first = max(commanded_ns, self._roi_changed_ns, self._last_frame_ns + 1)
+            frames = [(Time.from_msg(m.header.stamp).nanoseconds, self._value_of(m),
+                       self._signal_of(m)) for m in self._metrics]
+            frames = [frame for frame in frames if first <= frame[0] <= rested_ns]
+            # States from just before the command (where the lens started) to the rest.
+            states = [(t, p) for t, p in self._state_log
+                      if commanded_ns - 10**9 <= t <= rested_ns + 10**9]
+        if frames:
+            self._last_frame_ns = max(frame[0] for frame in frames)
+        self._frames_used += len(frames)
+        signals = []
+        stream = strategies.stream_samples(states, frames, self._flyby_offset_ns, signals)
+        return stream, signals
+
+    def _move(self, step, speed=None):
         """Command one move and wait until the motor reports rest; return (position, rest time)."""
         self._wait_for(lambda: self._command_pub.get_subscription_count() > 0, self._move_timeout,
                        Focus.Result.MOTOR_FAULT,
@@ -380,7 +459,8 @@ class FocusServerNode(Node):
         sequence = self._sequence
         self._command_pub.publish(motor_command(
             self, MotorCommand.MODE_RELATIVE if step.relative else MotorCommand.MODE_ABSOLUTE,
-            target=float(step.target), speed=self._motor_speed, sequence=sequence))
+            target=float(step.target), speed=self._motor_speed if speed is None else speed,
+            sequence=sequence))
 
         def at_rest():
             state = self._motor_state
@@ -397,8 +477,11 @@ class FocusServerNode(Node):
         return state.position, Time.from_msg(state.stationary_since).nanoseconds
 
     def _measure(self, after_ns):
-        """Mean of the search measure over frames stamped after after_ns (each frame used once)."""
+        """The search measure over frames stamped after after_ns (each frame used once):
+        (mean, its standard error from the frames' spread or None with one frame,
+        (signal_level, signal_snr) averaged or None when the sharpness node sends none)."""
         values = []
+        signals = []
 
         def enough_frames():
             for metrics in self._metrics:
@@ -408,6 +491,7 @@ class FocusServerNode(Node):
                 if stamp >= after_ns and stamp > self._last_frame_ns:
                     self._last_frame_ns = stamp
                     values.append(self._value_of(metrics))
+                    signals.append(self._signal_of(metrics))
             return len(values) >= self._frames_per_position
 
         self._wait_for(enough_frames, self._frame_timeout, Focus.Result.NO_FRAMES,
@@ -415,7 +499,21 @@ class FocusServerNode(Node):
                        + self.resolve_topic_name('sharpness/metrics')
                        + ': is the camera publishing and the sharpness node running?')
         self._frames_used += len(values)
-        return sum(values) / len(values)
+        mean = sum(values) / len(values)
+        noise = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None
+        signal = None
+        if all(s is not None for s in signals):
+            signal = tuple(sum(s[i] for s in signals) / len(signals) for i in range(2))
+        return mean, noise, signal
+
+    @staticmethod
+    def _signal_of(metrics):
+        """(signal_level, signal_snr) of a frame, or None if the metrics lack them."""
+        names = list(metrics.names)
+        if 'signal_level' in names and 'signal_snr' in names:
+            return (metrics.values[names.index('signal_level')],
+                    metrics.values[names.index('signal_snr')])
+        return None
 
     def _value_of(self, metrics):
         if self._measure_name in metrics.names:

@@ -9,6 +9,9 @@ Publishes   sharpness            std_msgs/Float64, the primary measure (rqt_plot
                                  dropped_too_small, dropped_bad_header, ...)
 Accepts every encoding cv_bridge converts (bgr8, mono16, yuv422, bayer_*, 32FC1, ...).
 Frames above `max_pixels` are dropped from their header, before any decode.
+With the compressed transport and a JPEG, FocusMetrics also carries `jpeg_bytes`:
+the entropy-coded bytes per pixel of the ROI's MCU rows (of the frame when the JPEG
+has no restart markers), read without decoding (io/jpeg_bytes.py).
 The ROI, downsample and measures can change at run time (the focus server
 sets the ROI a goal asks for).
 """
@@ -27,7 +30,7 @@ from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Float64
 
 from autofocus.core import measures
-from autofocus.io import image_codec
+from autofocus.io import image_codec, jpeg_bytes
 from autofocus.nodes.node_tools import IMAGE_QOS, ConfigError, declare, run_node
 
 DROP_LOG_PERIOD = 5.0  # seconds between two warnings about the same kind of bad image
@@ -140,17 +143,25 @@ class SharpnessNode(Node):
             msg, settings['roi'], settings['downsample'], settings['max_pixels']))
 
     def _on_compressed(self, msg):
+        is_jpeg = bytes(msg.data[:2]) == b'\xff\xd8'
         self._measure_frame(msg, lambda settings: image_codec.compressed_gray_roi(
             msg, settings['roi'], settings['downsample'], settings['jpeg_reduced_decode'],
-            settings['max_pixels']))
+            settings['max_pixels']),
+            (lambda roi_px: jpeg_bytes.jpeg_bytes(msg.data, roi_px)[0]) if is_jpeg else None)
 
-    def _measure_frame(self, msg, decode):
+    def _measure_frame(self, msg, decode, size_measure=None):
         """decode(settings) -> (grey ROI, ROI px, image size, downsample left); then measure."""
         settings = self._settings
         started = time.perf_counter()
         try:
             gray, roi_px, image_size, downsample = decode(settings)
-            values = measures.evaluate(gray, settings['measures'], downsample)
+            # The measures, then the absolute signal floor's figures (the focus server's
+            # NO_SIGNAL), then the JPEG's size where the frame was a JPEG.
+            names = settings['measures'] + list(measures.SIGNALS)
+            values = list(measures.evaluate(gray, names, downsample))
+            if size_measure is not None:          # the JPEG was decoded: it is readable
+                names = names + [jpeg_bytes.JPEG_BYTES]
+                values = values + [size_measure(roi_px)]
         except image_codec.MalformedImage as error:
             self._drop(f'dropped a malformed image on {self._image_topic()}: {error}',
                        error.reason)
@@ -158,9 +169,9 @@ class SharpnessNode(Node):
         except ValueError as error:  # e.g. a frame too small for the ROI
             self._drop(f'dropped an image the ROI cannot be applied to: {error}', 'roi')
             return
-        self._publish(msg.header, settings, values, roi_px, image_size, started)
+        self._publish(msg.header, settings, values, roi_px, image_size, started, names)
 
-    def _publish(self, header, settings, values, roi_px, image_size, started):
+    def _publish(self, header, settings, values, roi_px, image_size, started, names):
         self.frames_measured += 1
         primary = values[settings['measures'].index(settings['primary_measure'])]
 
@@ -172,7 +183,7 @@ class SharpnessNode(Node):
         metrics.downsample = settings['downsample']
         metrics.primary_measure = settings['primary_measure']
         metrics.sharpness = primary
-        metrics.names = settings['measures']
+        metrics.names = names
         metrics.values = values
         metrics.compute_time = time.perf_counter() - started
         self._sharpness_pub.publish(Float64(data=primary))

@@ -18,7 +18,7 @@ Trials form a grid of scenes (texture, low_texture, two_planes, flat) x noise le
 positions x gear backlash (0 or ``BACKLASH`` units, with ``SearchConfig.backlash`` set to 1.5x
 the play when it is on): ``GRID`` = 96 cells, visited in turn, the lens's focus drawn at random
 per trial; every strategy sees the same trials. A second lens replays the real focus stack
-``focus-sweep-fpd-xp005``.
+``focus-sweep-fpd-xp005-roi`` (the fpd sweep's default ROI at full resolution).
 
 Judged by the image: each scene's noise-free curve (the simulator renders it; the stack's
 recorded frames are it) gives the true peak (its maximum; on the bumpy stack, the vertex of
@@ -63,8 +63,14 @@ GRID = len(SCENES) * len(NOISE) * len(STARTS) * 2          # x backlash off / on
 DEFAULT_TRIALS = 5 * GRID
 # 160x120 frames stand for a 2x-binned 320x240 camera: half the default 640x480 blur in px.
 BLUR_PER_UNIT = 0.025
-DOWNSAMPLE = 2                        # as the sharpness node's configured default
-STACK_DIR = pathlib.Path(__file__).resolve().parents[2] / 'test' / 'data' / 'focus-sweep-fpd-xp005'
+DOWNSAMPLE = measures.DEFAULT_DOWNSAMPLE   # as the sharpness node's default
+# The real stack as the sharpness node sees it by default: each frame is the node's
+# default ROI (the centred half) of the fpd sweep at full resolution, measured at the
+# node's default downsample with the default measure.
+STACK_DIR = (pathlib.Path(__file__).resolve().parents[2] / 'test' / 'data'
+             / 'focus-sweep-fpd-xp005-roi')
+STACK_ROI = (0.0, 0.0, 1.0, 1.0)      # the stored frames ARE the default ROI
+STACK_PATTERN = 'z*.png'
 STACK_SOURCE_FOCUS = -49.0            # mm, what the stack's source reports (not our truth)
 DEFAULT_OUT = 'benchmark_results'
 # The DSLR row (relative-only drive, estimated position): config/lens.yaml's units per
@@ -85,6 +91,11 @@ class Rig:
     frame_period: float = 1.0 / 30.0
     exposure: float = 0.01
     latency: float = 0.06
+    # A fly-by pass runs at twice the move speed: the motor drivers ship max_speed = 2 x
+    # default_speed, and a constant-speed pass has no stop to settle from. Its frames
+    # then land 33 units apart at 30 fps, a third of coarse_step. (0 = motor_speed;
+    # flyby_rows shows both, and coarse_fine with its moves at the same doubled speed.)
+    flyby_speed: float = 1000.0
 
 
 @dataclass
@@ -131,7 +142,9 @@ def make(name: str, config: strategies.SearchConfig, start: float,
 def run_closed_loop(search: strategies.Search, render, measure, gear: lens_sim.Gear,
                     rig: Rig, range_min: float, range_max: float, max_frames: int = 2000):
     """Drive ``search`` on the simulated clock. ``render(lens_a, lens_b)`` gives a grey frame
-    exposed while the lens went from a to b; ``measure(frame)`` its sharpness.
+    exposed while the lens went from a to b; ``measure(frame)`` its sharpness, and
+    ``measure.signal(frame)``, when there is one, the frame's (level, snr) as the
+    sharpness node publishes them (the searches' NO_SIGNAL floor).
 
     Returns (outcome, frames, moves, time, visited positions).
     """
@@ -152,6 +165,16 @@ def run_closed_loop(search: strategies.Search, render, measure, gear: lens_sim.G
     step = search.start()
     frames = 0
     while True:
+        if isinstance(step, strategies.Sweep):
+            now, motor, lens_from, lens_to, move_start, move_end, samples = _fly_by(
+                step, now, motor, lens_at, gear, rig, range_min, range_max, render, measure)
+            moves += 1
+            frames += len(samples)
+            visited += samples
+            step = search.observe_stream(samples)
+            if isinstance(step, strategies.Outcome) or frames >= max_frames:
+                break
+            continue
         target = motor + step.target if step.relative else step.target
         target = min(max(target, range_min), range_max)
         if abs(target - motor) > 1e-9:
@@ -171,15 +194,53 @@ def run_closed_loop(search: strategies.Search, render, measure, gear: lens_sim.G
             k += 1
             exposed = k * rig.frame_period
         now = exposed + rig.exposure + rig.latency
-        value = measure(render(lens_at(exposed), lens_at(exposed + rig.exposure)))
+        frame = render(lens_at(exposed), lens_at(exposed + rig.exposure))
+        value = measure(frame)
         frames += 1
         visited.append((motor, value))
-        step = search.observe(motor, value)
+        signal = getattr(measure, 'signal', None)
+        step = search.observe(motor, value, signal=signal(frame) if signal else None)
         if isinstance(step, strategies.Outcome) or frames >= max_frames:
             break
     if not isinstance(step, strategies.Outcome):
         step = strategies.Outcome(False, motor, 0.0, error='frame_budget')
     return step, frames, moves, now, visited
+
+
+STATE_PERIOD = 0.02                   # the motor driver's state rate (50 Hz), for fly-by scans
+
+
+def _fly_by(step, now, motor, lens_at, gear, rig, range_min, range_max, render, measure):
+    """One :class:`strategies.Sweep` on the simulated clock, as the focus server runs it:
+    the motor moves at ``step.speed`` (0: the rig's motor speed) and publishes its position
+    every ``STATE_PERIOD``; every frame exposed from the command to the arrival counts,
+    placed by :func:`strategies.stream_samples` from those states (stamps = exposure
+    starts). Returns the new loop state and the (position, sharpness) samples."""
+    target = min(max(step.target, range_min), range_max)
+    speed = step.speed or rig.flyby_speed or rig.motor_speed
+    lens_from = lens_at(now)
+    move_start, move_end = now, now + abs(target - motor) / speed
+    lens_to = gear.drive(target)
+
+    def lens(t):
+        if t >= move_end or move_end <= move_start:
+            return lens_to
+        return lens_from + (lens_to - lens_from) * max(0.0, t - move_start) / (
+            move_end - move_start)
+
+    state_times = np.arange(move_start, move_end + 2 * STATE_PERIOD, STATE_PERIOD)
+    states = [(t, motor + (target - motor) * min(1.0, (t - move_start) / max(
+        move_end - move_start, 1e-12))) for t in state_times]
+    frames = []
+    k = max(0, math.ceil(now / rig.frame_period - 1e-9))
+    while k * rig.frame_period <= move_end:
+        exposed = k * rig.frame_period
+        frames.append((exposed, measure(render(lens(exposed), lens(exposed + rig.exposure)))))
+        k += 1
+    # The server waits for the frames up to the arrival: the last one's latency.
+    now = max(move_end, frames[-1][0] + rig.exposure + rig.latency if frames else move_end)
+    samples = strategies.stream_samples(states, frames, rig.exposure / 2)
+    return now, target, lens_from, lens_to, move_start, move_end, samples
 
 
 def _lens_config(width, height, seed, scene, **noise):
@@ -274,6 +335,12 @@ class _Optics:
 def _measure(roi=measures.DEFAULT_ROI, downsample=DOWNSAMPLE, name=measures.DEFAULT_MEASURE):
     def measure(gray):
         return measures.compute(gray, [name], roi, downsample)[name]
+
+    def signal(gray):
+        # What the sharpness node publishes beside the measures: the absolute signal floor.
+        values = measures.compute(gray, list(measures.SIGNALS), roi, downsample)
+        return values['signal_level'], values['signal_snr']
+    measure.signal = signal
     return measure
 
 
@@ -292,7 +359,7 @@ def grid_cell(index):
     return scene, noise, start, play
 
 
-def sim_trials(names, count, seed, width=160, height=120, jobs=1):
+def sim_trials(names, count, seed, width=160, height=120, jobs=1, rig=None):
     """Run ``count`` grid trials per strategy on the simulated lens; list of TrialResult.
 
     Each trial draws its randomness from (seed, trial index) only, so ``jobs`` worker
@@ -302,21 +369,22 @@ def sim_trials(names, count, seed, width=160, height=120, jobs=1):
         import concurrent.futures
         with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
             parts = list(pool.map(_sim_trials, [names] * jobs, [count] * jobs, [seed] * jobs,
-                                  [width] * jobs, [height] * jobs, range(jobs), [jobs] * jobs))
+                                  [width] * jobs, [height] * jobs, range(jobs), [jobs] * jobs,
+                                  [rig] * jobs))
         by_index = {}
         for part in parts:
             by_index.update(part)
         return [r for index in sorted(by_index) for r in by_index[index]]
-    part = _sim_trials(names, count, seed, width, height, 0, 1)
+    part = _sim_trials(names, count, seed, width, height, 0, 1, rig)
     return [r for index in sorted(part) for r in part[index]]
 
 
-def _sim_trials(names, count, seed, width, height, first, every):
+def _sim_trials(names, count, seed, width, height, first, every, rig=None):
     """{trial index: [TrialResult per strategy]} for indices first, first + every, ..."""
     lenses = _SimLens(width, height, seed)
     measure = _measure()
     optics = _Optics(width, height, seed, measure)
-    rig = Rig()
+    rig = rig or Rig()
     results = {}
     for index in range(first, count, every):
         results[index] = []
@@ -448,12 +516,15 @@ def stack_trials(names, count, seed, directory=STACK_DIR):
     """Trials on the real focus stack (starts spread over the range); [] without the data."""
     if not pathlib.Path(directory).is_dir():
         return []
-    stack = lens_sim.FocusStack.from_directory(directory, noise_sigma=1.0, flicker=0.01,
-                                               seed=seed)
-    measure = _measure(roi=(0.0, 0.0, 1.0, 1.0), downsample=1)
-    truth, dof, best, readings = stack_truth(lens_sim.FocusStack.from_directory(directory),
-                                             measure)
-    rig = Rig(motor_speed=20.0)
+    stack = lens_sim.FocusStack.from_directory(directory, STACK_PATTERN, noise_sigma=1.0,
+                                               flicker=0.01, seed=seed)
+    measure = _measure(roi=STACK_ROI, downsample=DOWNSAMPLE)
+    # The truth: the same ROI's curve at full resolution (downsample 1), whatever the
+    # default downsample is: a downsample that moves the peak counts as an error.
+    truth, dof, best, readings = stack_truth(
+        lens_sim.FocusStack.from_directory(directory, STACK_PATTERN),
+        _measure(roi=STACK_ROI, downsample=1))
+    rig = Rig(motor_speed=20.0, flyby_speed=40.0)
     config = stack_config()
     results = []
     for index in range(count):
@@ -480,21 +551,48 @@ def stack_trials(names, count, seed, directory=STACK_DIR):
 
 
 def stack_measure_peaks(directory=STACK_DIR):
-    """Each measure's peak on the real stack (the same fit as :func:`stack_truth`, full frame,
-    downsample 1, frames as recorded) and its distance from the truth in DoF; [] without
+    """Each measure's peak on the real stack (the same fit as :func:`stack_truth`, default
+    ROI, downsample 1, frames as recorded) and its distance from the truth in DoF; [] without
     the data."""
     if not pathlib.Path(directory).is_dir():
         return []
-    stack = lens_sim.FocusStack.from_directory(directory)
-    truth, dof, _, _ = stack_truth(stack, _measure(roi=(0.0, 0.0, 1.0, 1.0), downsample=1))
+    stack = lens_sim.FocusStack.from_directory(directory, STACK_PATTERN)
+    truth, dof, _, _ = stack_truth(stack, _measure(roi=STACK_ROI, downsample=1))
     frames = [stack.render_gray(p, rng=np.random.default_rng(0)) for p in stack.positions]
     rows = []
     for name in measures.MEASURES:
-        values = [measures.compute(f, [name], (0.0, 0.0, 1.0, 1.0), 1)[name] for f in frames]
+        values = [measures.compute(f, [name], STACK_ROI, 1)[name] for f in frames]
         peak = strategies.refine_peak(list(zip(stack.positions.tolist(), values)))
         rows.append({'measure': name, 'peak_mm': peak,
                      'argmax_mm': float(stack.positions[int(np.argmax(values))]),
                      'off_truth_dof': abs(peak - truth) / dof})
+    return rows
+
+
+FLYBY_SPEEDS = ((500.0, 500.0), (500.0, 1000.0), (500.0, 2000.0), (1000.0, 1000.0),
+                (2000.0, 2000.0))
+
+
+def flyby_rows(count, seed, jobs=1):
+    """flyby against stop-and-go coarse_fine on the simulated scenes with a peak, at each
+    (move speed, fly-by speed) of ``FLYBY_SPEEDS``: success, median time and frames, and
+    the time as a fraction of coarse_fine's at the same move speed."""
+    rows = []
+    for move, sweep in FLYBY_SPEEDS:
+        results = sim_trials(['coarse_fine', 'flyby'], count, seed, jobs=jobs,
+                             rig=Rig(motor_speed=move, flyby_speed=sweep))
+        results = [r for r in results if r.scene != 'flat']
+        times = {}
+        for name in ('coarse_fine', 'flyby'):
+            group = [r for r in results if r.strategy == name]
+            times[name] = _pct([r.time for r in group], 50)
+            row = {'move_speed': move, 'flyby_speed': sweep if name == 'flyby' else float('nan'),
+                   'strategy': name, 'trials': len(group)}
+            row.update(_success_columns(group))
+            row.update({'time_med_s': times[name], 'frames_med': _pct([r.frames for r in group],
+                                                                      50),
+                        'time_vs_coarse_fine': times[name] / times['coarse_fine']})
+            rows.append(row)
     return rows
 
 
@@ -643,6 +741,57 @@ def check_targets(rows, flat):
         if row['strategy'] == default:
             checks.append((f'{default} on flat: {row["false_focus"]} false focus in '
                            f'{row["flat_trials"]}', row['false_focus'] == 0))
+    for scene in CLASSES:
+        fly, stop = _row(rows, 'flyby', scene), _row(rows, 'coarse_fine', scene)
+        if fly is None or stop is None:
+            continue
+        ours = [fly[f'ok_{t:g}dof_%'] for t in TOLERANCES]
+        theirs = [stop[f'ok_{t:g}dof_%'] for t in TOLERANCES]
+        equal = [t for t, a, b in zip(TOLERANCES, ours, theirs) if a >= b]
+        half = fly['time_med_s'] <= 0.5 * stop['time_med_s']
+        checks.append((
+            f'{scene}: flyby median time {fly["time_med_s"]:.2f} s <= half of coarse_fine\'s '
+            f'{stop["time_med_s"]:.2f} s ({fly["time_med_s"] / stop["time_med_s"]:.2f}x), '
+            f'success {"/".join(f"{v:.1f}" for v in ours)}% vs '
+            f'{"/".join(f"{v:.1f}" for v in theirs)}% at {tols} DoF (at least equal at: '
+            f'{", ".join(f"{t:g}" for t in equal) or "none"})',
+            half and len(equal) == len(TOLERANCES)))
+    for row in flat:
+        if row['strategy'] == 'flyby':
+            checks.append((f'flyby on flat: {row["false_focus"]} false focus in '
+                           f'{row["flat_trials"]}', row['false_focus'] == 0))
+    return checks
+
+
+STACK_TOLERANCE_MM = 1.5              # issue 12: within this of the ROI's full-res peak
+STACK_FRAMES = 16                     # ... with a median of at most this many frames
+
+
+def stack_targets(results):
+    """The real stack's targets for the default strategy, at the node's default settings:
+    every trial within ``STACK_TOLERANCE_MM`` of the ROI's full-resolution peak, a median
+    of at most ``STACK_FRAMES`` frames, no failure; and its frames against a sweep's."""
+    default = strategies.DEFAULT_STRATEGY
+    ours = [r for r in results if r.lens == 'real_stack' and r.strategy == default]
+    if not ours:
+        return []
+    within = sum(r.reported_success and r.error <= STACK_TOLERANCE_MM for r in ours)
+    worst = max(r.error for r in ours)
+    frames = float(np.median([r.frames for r in ours]))
+    checks = [(f'{default} on the real stack (default ROI, downsample {DOWNSAMPLE}): '
+               f'{within}/{len(ours)} trials within {STACK_TOLERANCE_MM:g} mm of the ROI\'s '
+               f'full-resolution peak (worst {worst:.2f} mm)', within == len(ours)),
+              (f'{default} on the real stack: median frames {frames:.0f} <= {STACK_FRAMES}',
+               frames <= STACK_FRAMES)]
+    claimed = [r for r in results if r.strategy == default and r.reported_success]
+    false = [r for r in claimed if r.scene == 'flat' or r.error_dof > TOLERANCES[-1]]
+    checks.append((f'{default}: {len(false)} false focus in {len(claimed)} claimed focuses '
+                   f'(the flat scene, or more than {TOLERANCES[-1]:g} DoF from the peak), '
+                   f'every scene and the real stack', not false))
+    sweeps = [r.frames for r in results if r.lens == 'real_stack' and r.strategy == 'sweep']
+    if sweeps:
+        checks.append((f'{default} on the real stack: median frames {frames:.0f} below the '
+                       f'sweep\'s {np.median(sweeps):.0f}', frames < np.median(sweeps)))
     return checks
 
 
@@ -699,7 +848,7 @@ def trial_rows(results):
             for r in results]
 
 
-def report(results, info, measure_peaks=(), dslr=()):
+def report(results, info, measure_peaks=(), dslr=(), flyby=()):
     """The whole Markdown report: tables, truth of the real stack, targets and verdicts."""
     rows, flat, play = summarise(results), flat_rows(results), backlash_rows(results)
     stack = [r for r in results if r.lens == 'real_stack']
@@ -717,10 +866,11 @@ def report(results, info, measure_peaks=(), dslr=()):
     if stack:
         parts += ['', f'Real stack truth: {stack[0].truth:.2f} mm, the vertex of the '
                   f'least-squares parabola over the top half of the stack\'s own curve '
-                  f'(laplacian_variance, full frame, downsample 1, frames as recorded); '
+                  f'({measures.DEFAULT_MEASURE}, the default ROI at full resolution, frames '
+                  f'as recorded; trials measure at the default downsample {DOWNSAMPLE}); '
                   f'the source reports {STACK_SOURCE_FOCUS:g} mm. DoF {stack[0].dof:.2f} mm.']
     if stack and measure_peaks:
-        parts += ['', 'Each measure\'s peak on the real stack (same fit, full frame):', '',
+        parts += ['', 'Each measure\'s peak on the real stack (same fit, default ROI):', '',
                   markdown(measure_peaks)]
     if flat:
         parts += ['', 'Flat scene (no peak): claimed focuses.', '', markdown(flat)]
@@ -733,7 +883,11 @@ def report(results, info, measure_peaks=(), dslr=()):
                   f'{DSLR_STEP_TIME:g} s per call, {DSLR_STEP_ERROR:.0%} spread per step), '
                   f'{dslr[0].strategy}, against the simulated motor\'s rows above:', '',
                   markdown(summarise(dslr)), '', markdown(flat_rows(dslr))]
-    checks = check_targets(rows, flat)
+    if flyby:
+        parts += ['', 'Fly-by scan against stop-and-go coarse_fine at several speeds (motor '
+                  'units/s; simulated scenes with a peak; `time_vs_coarse_fine`: median time '
+                  'over coarse_fine\'s at the same move speed):', '', markdown(flyby)]
+    checks = check_targets(rows, flat) + stack_targets(results)
     parts += ['', info, '', 'Targets and verdicts (each per scene class, at every tolerance):']
     parts += [f'- [{"x" if ok else " "}] {what}' for what, ok in checks]
     return '\n'.join(parts) + '\n', rows
@@ -761,6 +915,7 @@ def main(argv=None) -> int:
     results = sim_trials(names, args.trials, args.seed, jobs=max(1, args.jobs))
     results += stack_trials(names, args.stack_trials, args.seed)
     dslr = dslr_trials(args.trials, args.seed)
+    flyby = flyby_rows(min(args.trials, 2 * GRID), args.seed, jobs=max(1, args.jobs))
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     elapsed = time.monotonic() - started
@@ -768,7 +923,7 @@ def main(argv=None) -> int:
             f'Python {platform.python_version()}), seed {args.seed}, {args.trials} sim + '
             f'{args.stack_trials} real-stack trials per strategy, {elapsed:.0f} s')
     text, rows = report(results, info,
-                        stack_measure_peaks() if args.stack_trials else [], dslr)
+                        stack_measure_peaks() if args.stack_trials else [], dslr, flyby)
     _write_csv(out / 'benchmark.csv', rows)
     _write_csv(out / 'benchmark_trials.csv', trial_rows(results))
     (out / 'benchmark.md').write_text(text)

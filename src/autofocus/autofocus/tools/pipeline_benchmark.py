@@ -18,6 +18,9 @@ One run measures, on this machine and in the same run:
    rclpy publisher/subscriber pair moving the same images with the same QoS, and
 3. the same two nodes composed in one process (`camera_sharpness`), and the compressed
    transport.
+4. **jpeg_bytes**: the JPEG's own byte count over the ROI's MCU rows as a focus measure
+   (no decode): its cost (a row of 1.) and its accuracy against the decoded measures over
+   a simulated and the real fpd sweep (:mod:`autofocus.tools.jpeg_bytes_study`).
 
 ``--long-run S`` adds one run of S seconds at 1080p30 in the recommended layout and reports
 latency per minute and the resident memory of each process at its start and end.
@@ -49,11 +52,11 @@ import cv2
 import numpy as np
 
 from autofocus.core import measures
-from autofocus.io import image_codec
+from autofocus.io import image_codec, jpeg_bytes
 
 SIZES = {'640x480': (640, 480), '1280x720': (1280, 720), '1920x1080': (1920, 1080)}
 DDS_SIZES = ('640x480', '1920x1080')
-NODE_DOWNSAMPLE = 2          # the sharpness node's default
+NODE_DOWNSAMPLE = measures.DEFAULT_DOWNSAMPLE   # the sharpness node's default
 JPEG_QUALITY = 80            # the camera node's default
 VIDEO_FRAMES = 30
 MAX_RATE = 1000.0            # the camera node's highest fps: "as fast as it goes"
@@ -165,6 +168,9 @@ def measure_costs(sizes, min_seconds: float) -> list:
                                                decode=image_codec.compressed_gray_roi),
                              min_seconds), kib_per_frame=kib)
         rows[-1]['raw_kib_per_frame'] = frame.nbytes / 1024
+        roi_px = measures.roi_pixels(width, height, measures.DEFAULT_ROI)
+        row('sharpness: jpeg_bytes (no decode)', 'roi rows', seconds_per_call(
+            lambda: jpeg_bytes.jpeg_bytes(jpeg.data, roi_px), min_seconds), kib_per_frame=kib)
     return rows
 
 
@@ -542,6 +548,10 @@ def main(argv=None) -> int:
               markdown(dds, DDS_COLUMNS), '']
     if long_result:
         report += ['### Long run (1080p30)', '', long_run_text(long_result), '']
+    from autofocus.tools import jpeg_bytes_study
+    report += ['### jpeg_bytes against the decoded measures', '',
+               jpeg_bytes_study.__doc__.split('\n\n', 2)[2].strip(), '',
+               jpeg_bytes_study.markdown(jpeg_bytes_study.study()), '']
     report += ['### Targets', '', *check_targets(costs, dds)]
     text = '\n'.join(report)
     print('\n' + text)

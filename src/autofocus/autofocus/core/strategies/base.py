@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 FLAT_CURVE = 'flat_curve'
 PEAK_OUT_OF_RANGE = 'peak_out_of_range'
+NO_SIGNAL = 'no_signal'
 BIMODAL = 'bimodal'
 
-STRATEGIES = ('sweep', 'coarse_fine', 'golden', 'hill_climb')
+STRATEGIES = ('sweep', 'coarse_fine', 'golden', 'hill_climb', 'flyby')
 DEFAULT_STRATEGY = 'coarse_fine'
 
 # A scan of more positions than this is a configuration mistake (a step far too small for the
@@ -41,7 +42,9 @@ class Outcome:
 
     ``position`` and ``sharpness`` are the last ones reported to :meth:`Search.observe`: on
     success the focus position reached by the final move and the sharpness measured there.
-    ``error`` is '' on success, :data:`FLAT_CURVE`, or :data:`PEAK_OUT_OF_RANGE` (the
+    ``error`` is '' on success, :data:`FLAT_CURVE`, :data:`NO_SIGNAL` (the frames are too
+    dark or textureless to judge focus by: see :class:`SearchConfig`), or
+    :data:`PEAK_OUT_OF_RANGE` (the
     sharpest sample is at an end of the range and the curve still rises toward it: the
     lens is left at that sample, and ``message`` names the end and the direction);
     ``message`` is for humans.
@@ -60,18 +63,32 @@ class Outcome:
 class SearchConfig:
     """Search parameters, in motor units (positions, steps) or relative units (ratios).
 
-    ``min_peak_contrast``: a curve whose contrast ``(max - min) / max`` over the samples is
-    below this is flat: no focus peak. 0.3 means the sharpest sample must be at least 1.43x
-    the least sharp one. Why 0.3 and not less: a flat curve with multiplicative jitter of
-    standard deviation j has a contrast of about 4.4 j over a 41-sample sweep (0.195 at
-    j = 5%); with 5% jitter the sweep exceeds 0.25 in 3% of searches and 0.3 in 0.07%
-    (11-sample coarse scan: 0.3% and 0.004%), measured on 100 000 random curves. The
-    simulator's featureless scene gives about 0.01 (its Laplacian jitter is ~0.5%); its
-    textured scene gives 0.85 over the range (Laplacian peak/floor ratio ~7 at full
-    resolution). Real megapixel frames have peak/floor ratios of only 1.1-2 at full
-    resolution (contrast 0.1-0.5) but 14-170 after a 4x area downsample: use a downsample
-    rather than lowering this. Lower it for a measure with a broad curve
-    (normalized_variance: ~0.7 over a whole range, less over a part of it).
+    Whether the samples show a focus peak at all (:func:`peak_fitting._flat_outcome`):
+
+    ``min_peak_contrast``: below this relative contrast ``(max - min) / max`` a curve is
+    flat, whatever else (0.1; a floor for curves whose noise the search cannot see).
+
+    ``min_peak_significance``: above it, when the noise of one sample is known, the peak
+    must stand this many of its standard deviations over the lowest sample
+    (:func:`peak_fitting.peak_significance`). Known: from repeated frames (the server's
+    ``frames_per_position`` >= 2, reported to :meth:`Search.observe`, or positions this
+    search measured again: coarse_fine, golden and hill_climb do when a low curve needs
+    it), at least 8 degrees of freedom; or the scatter of 25 or more positions about the
+    straight line through their neighbours (a median). A flat curve of N samples with
+    white noise spans about 3.2 sigma (N = 11) to 4.3 sigma (N = 41) and rarely more than
+    6: 8 leaves room for an uncertain noise estimate. So a real low-contrast peak (0.19-0.25
+    over a long range on real megapixel frames) passes, and a flat scene's noise does not,
+    whatever the measure's offset. With no noise known, a contrast of 0.3 decides, as it
+    always did (5 % frame jitter exceeds it in 0.07 % of 41-sample sweeps).
+
+    ``min_signal_level``, ``min_signal_snr``: the absolute signal floor, judged on each
+    frame by the sharpness node (:func:`measures.frame_signal`: the ROI's mean grey level,
+    and its texture, Vollath's F4, in standard deviations of what white noise alone gives,
+    ~|N(0, 1)| for a frame of pure noise: 4 is beyond the largest of 40 such frames but
+    once in 400). A sample below either has no signal. When the sharpest sample (or every
+    sample) has none, the search ends with :data:`NO_SIGNAL` instead of focusing on a dark
+    or textureless frame: on the real fpd sweep's dark end the black frames read sharper
+    than the lit, defocused ones by any energy-normalised measure.
 
     ``noise_band`` (hill_climb): relative change of sharpness treated as noise, neither
     rise nor fall; set it a little above the frame-to-frame jitter of the measure.
@@ -91,7 +108,10 @@ class SearchConfig:
     climb_step: float = 50.0            # hill_climb: first relative step
     climb_min_step: float = 5.0         # hill_climb: stop when the step shrinks below this
     noise_band: float = 0.02            # relative change treated as noise (hill_climb)
-    min_peak_contrast: float = 0.3      # (max - min) / max below this = flat curve
+    min_peak_contrast: float = 0.1      # (max - min) / max below this = flat curve
+    min_peak_significance: float = 8.0  # peak height / measured noise below this = flat curve
+    min_signal_level: float = 10.0      # grey levels (0-255): darker frames have no signal
+    min_signal_snr: float = 4.0         # texture (F4) / its noise-only spread: below, none
     climb_max_moves: int = 200          # hill_climb: hard bound on moves, final move included
     golden_tolerance: float = 0.0       # golden: final bracket half-width; 0 = 0.3 fine_step
     backlash: float = 0.0               # gear play to take up by approaching from below; 0 = off
@@ -122,7 +142,8 @@ def validate_config(config: SearchConfig) -> None:
     """Raise ValueError naming the first bad SearchConfig field and why."""
     number_fields = ('range_min', 'range_max', 'sweep_step', 'coarse_step', 'fine_step',
                      'climb_step', 'climb_min_step', 'noise_band', 'min_peak_contrast',
-                     'golden_tolerance', 'backlash', 'bimodal_ratio', 'fine_span')
+                     'golden_tolerance', 'backlash', 'bimodal_ratio', 'fine_span',
+                     'min_peak_significance', 'min_signal_level', 'min_signal_snr')
     for field in number_fields:
         value = getattr(config, field)
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(
@@ -147,7 +168,8 @@ def validate_config(config: SearchConfig) -> None:
     if config.climb_min_step > config.climb_step:
         raise ValueError(f'SearchConfig.climb_min_step ({config.climb_min_step:g}) must not '
                          f'exceed climb_step ({config.climb_step:g})')
-    for field in ('golden_tolerance', 'backlash', 'fine_span'):
+    for field in ('golden_tolerance', 'backlash', 'fine_span', 'min_peak_significance',
+                  'min_signal_level', 'min_signal_snr'):
         if getattr(config, field) < 0:
             raise ValueError(f'SearchConfig.{field} must be >= 0, got {getattr(config, field):g}')
     if not 0 < config.bimodal_ratio <= 1:

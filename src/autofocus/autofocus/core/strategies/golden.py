@@ -74,6 +74,9 @@ class GoldenSearch(Search):
             if all(abs(target - p) >= tol / 2 for p, _ in window):
                 window.append((yield from self._visit(target, 'golden')))
         samples = [s for s, phase in zip(self.samples, self._phases) if phase != 'backlash']
+        dark = self._dark('golden-section search')
+        if dark is not None:
+            return dark
         edge = peak_beyond_edge(samples, c.range_min, c.range_max, 0.5 * c.coarse_step)
         if edge is not None:
             return (yield from self._leave_at_best(edge, samples, 'golden-section search'))

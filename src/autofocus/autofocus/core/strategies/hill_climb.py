@@ -1,10 +1,12 @@
 """``hill_climb``: relative moves only, for motors without a position reference."""
 from __future__ import annotations
 
+import math
+
 from typing import Generator
 from autofocus.core.strategies.base import Move, Sample
 from autofocus.core.strategies.peak_fitting import (
-    _flat_outcome, _out_of_range, _success, peak_beyond_edge, peak_contrast, refine_peak)
+    _merge_duplicates, _out_of_range, _success, peak_beyond_edge, refine_peak)
 from autofocus.core.strategies.search import Search, Steps, _compare
 
 
@@ -41,14 +43,20 @@ class HillClimbSearch(Search):
       ``climb_step``): a halving caused by noise far from the top must not leave the climb
       crawling there.
     - Reaching ``range_min``/``range_max`` counts as a fall (a wall).
-    - Stop when the step is below ``climb_min_step``.
+    - Stop when the step is below ``climb_min_step``, or when the climb has made as many
+      moves as it takes to cross the range at ``climb_step`` (plus two) without beating
+      its best sample by more than the noise band: a flat curve (no rise ever halves the
+      step) used to bounce between the walls until ``climb_max_moves``.
     - Check the peak: the climb only sees the part of the curve it visits. If the contrast
       of its samples is below ``min_peak_contrast`` (a start near the top of a broad peak,
       or a start in a flat tail, or a flat scene), probe ``best - 2 * climb_step`` and then
       ``best + 2 * climb_step``: a real peak has fallen off there. A probe sharper than
       everything seen means the climb had stalled on a shoulder or in the tail: climb again
       from the probe, outwards. At most two such rounds.
-    - Still below ``min_peak_contrast``: FLAT_CURVE, no final move.
+    - A low rise (contrast ``min_peak_contrast`` to 0.3) with no noise known to judge it
+      by: measure every position seen once more (one pass, from the nearer end; the
+      differences are the noise), then judge (:meth:`Search._judge`).
+    - No peak: FLAT_CURVE (or NO_SIGNAL), no final move.
     - The sharpest sample at a range end with the curve still rising toward it
       (:func:`peak_beyond_edge`): go back to that sample; PEAK_OUT_OF_RANGE.
     - Otherwise go to the peak: :func:`refine_peak` over all samples (least-squares parabola
@@ -68,7 +76,7 @@ class HillClimbSearch(Search):
         climb = _Climb(position, value)
         yield from self._climb(climb, direction=1.0, first=True)
         for _ in range(2):
-            if peak_contrast(v for _, v in climb.seen) >= c.min_peak_contrast:
+            if not self._looks_weak(climb.seen):
                 break
             record_position, record = climb.best
             for direction in (-1.0, 1.0):
@@ -80,9 +88,23 @@ class HillClimbSearch(Search):
                     yield from self._climb(climb, direction=direction, first=False, rose=True)
                     break
 
-        flat = _flat_outcome(climb.seen, c, 'hill-climb')
+        if self._needs_noise(climb.seen):
+            # A low rise (a start near the top of a broad peak sees only its top) and no
+            # noise to judge it by: measure the positions seen again, in one pass from
+            # the nearer end, as far as the move budget allows.
+            positions = sorted(p for p, _ in _merge_duplicates(climb.seen, c.climb_min_step))
+            if abs(positions[-1] - climb.position) < abs(positions[0] - climb.position):
+                positions.reverse()
+            for target in positions:
+                if climb.moves >= c.climb_max_moves - 1:
+                    break
+                yield from self._go(climb, target)
+        flat = self._judge(climb.seen, 'hill-climb')
         if flat:
             return flat
+        dark = self._dark('hill-climb')
+        if dark is not None:
+            return dark
         edge = peak_beyond_edge(climb.seen, c.range_min, c.range_max, c.climb_step)
         if edge is not None:
             estimate = climb.best[0]          # leave the lens at the sharpest sample
@@ -122,7 +144,10 @@ class HillClimbSearch(Search):
         step = c.climb_step
         ref = climb.seen[-1][1]       # sharpness at the current position
         rises_in_row = 0
-        while step >= c.climb_min_step and climb.moves < c.climb_max_moves - 1:
+        stall_limit = int(math.ceil((c.range_max - c.range_min) / c.climb_step)) + 2
+        stalled = 0                   # moves since the best sample was beaten
+        while (step >= c.climb_min_step and climb.moves < c.climb_max_moves - 1
+               and stalled < stall_limit):
             target = self._clamp(climb.position + direction * step)
             if not self._can_move(climb, target):
                 # Against a wall (a range end): turn round, as after a fall.
@@ -135,6 +160,7 @@ class HillClimbSearch(Search):
                 continue
             record = climb.best[1]
             value = yield from self._go(climb, target)
+            stalled = 0 if _compare(value, record, c.noise_band) > 0 else stalled + 1
             change = _compare(value, ref, c.noise_band)
             rises_in_row = rises_in_row + 1 if change > 0 else 0
             if change > 0:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from autofocus.core.strategies.peak_fitting import (
-    _flat_outcome, _success, find_peaks, peak_beyond_edge, refine_peak)
+    _success, find_peaks, peak_beyond_edge, refine_peak)
 from autofocus.core.strategies.search import Search, Steps
 
 
@@ -22,10 +22,13 @@ class SweepSearch(Search):
     def _steps(self) -> Steps:
         c = self.config
         scanned = yield from self._scan(c.range_min, c.range_max, c.sweep_step, 'sweep')
-        flat = _flat_outcome(scanned, c, 'sweep', f', or its peak is narrower than the '
-                             f'sweep step ({c.sweep_step:g})')
+        flat = self._judge(scanned, 'sweep', f', or its peak is narrower than the '
+                           f'sweep step ({c.sweep_step:g})')
         if flat:
             return flat
+        dark = self._dark('sweep')
+        if dark is not None:
+            return dark
         edge = peak_beyond_edge(scanned, c.range_min, c.range_max, c.sweep_step)
         if edge is not None:
             return (yield from self._leave_at_best(edge, scanned, 'sweep'))

@@ -1,0 +1,294 @@
+"""``flyby``: scan the range while the lens moves at constant speed, then refine at rest.
+
+A stop-and-go scan pays, at every position, for a stop, the settle time, the wait for the
+next frame and the frame's latency. A fly-by scan moves the lens once across the range at
+constant speed while the camera streams, and places each frame where the lens was during
+its exposure: the motor's stamped states (it publishes its position at a fixed rate, also
+while moving) interpolated at the middle of the frame's exposure (:func:`stream_samples`).
+OpenFlexure's "fast autofocus" does the same on a microscope stage.
+
+Motion blur: a frame exposed while the lens moves is the mean of the images along its
+path (the simulator renders it so). At constant speed that path is symmetric about the
+middle of the exposure, so the position given to the frame is the mean lens position and
+the streamed curve is the static curve smoothed by a box as wide as the travel during one
+exposure: lower and wider at the top, but peaking at the same place. Because it is lower,
+streamed values are never mixed with values measured at rest: the stream only places the
+refine, which is measured at rest, and the peak reported is the refine's.
+
+The protocol: besides :class:`Move`, this strategy asks for a :class:`Sweep` ("move to X
+at speed v and give me every (position, sharpness) on the way"); whoever drives it
+gathers the stream (frame stamps, sharpness, stamped motor positions), turns it into
+samples with :func:`stream_samples`, and reports them with
+:meth:`FlybySearch.observe_stream`.
+
+Where the motor cannot report its position while moving (a DC motor timed from its speed:
+``MotorState.position_measured`` false) the stream cannot be placed: the search is made
+with ``positions_while_moving=False`` and scans stop-and-go at ``coarse_step`` instead
+(the coarse scan of coarse_fine), then refines the same way; its message says so. The same fallback
+applies when a stream comes back too sparse to place the refine (fewer than
+:data:`MIN_STREAM_SAMPLES` frames, a gap wider than ``coarse_step``, or an end of the
+range further than that from the stream's: the lens moved too fast for the frame rate,
+or frames were dropped).
+"""
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from autofocus.core.strategies.base import Move, Outcome, Sample
+from autofocus.core.strategies.peak_fitting import (
+    _bends, _merge_duplicates, _noise, _success, find_peaks, gaussian_peak,
+    peak_beyond_edge, peak_fit)
+from autofocus.core.strategies.search import Search, Steps
+
+# A stream of fewer frames than this cannot place a peak.
+MIN_STREAM_SAMPLES = 5
+# The refine at rest: the streamed estimate and this many fine steps either side.
+REFINE_STEPS = 1
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Move to ``target`` (absolute) at ``speed`` motor units/s while frames stream, and
+    report every frame on the way (:meth:`FlybySearch.observe_stream`).
+
+    ``speed`` 0 means the driver's choice (the focus server's ``flyby_speed`` parameter,
+    the benchmark rig's motor speed). The frames exposed between the command and the
+    motor's arrival at ``target`` count; none of them is reported through ``observe``.
+    """
+
+    target: float
+    speed: float = 0.0
+    phase: str = 'flyby'
+    relative: bool = False                   # a Sweep is always absolute
+
+
+def stream_samples(states: Sequence[tuple[float, float]],
+                   frames: Sequence[tuple],
+                   exposure_offset: float = 0.0, extras: list | None = None) -> list[Sample]:
+    """(position, sharpness) of each streamed frame, from stamped motor states.
+
+    ``states``: (stamp, motor position) as the motor published them; ``frames``: (stamp,
+    sharpness) of each frame, stamps on the same clock and in the same unit (seconds or
+    nanoseconds). ``exposure_offset``: from a frame's stamp to the middle of its exposure
+    (half the exposure time for a camera that stamps the start of the exposure, as the
+    lens simulator does; minus half for one that stamps its end). The position is the
+    states' linear interpolation at that moment: at constant speed, the mean position
+    during the exposure. A frame whose exposure middle lies outside the states' time span
+    is dropped (nothing says where the lens was then). Returned in frame time order.
+    A frame may carry a third item (its signal figures): with a list ``extras``, each
+    kept frame's third item (None without one) is appended to it, in the samples' order.
+    """
+    ordered = sorted((float(t), float(p)) for t, p in states)
+    if len(ordered) < 2:
+        return []
+    times = [t for t, _ in ordered]
+    samples = []
+    for frame in sorted(frames, key=lambda frame: frame[0]):
+        stamp, value = frame[0], frame[1]
+        t = float(stamp) + exposure_offset
+        if not (times[0] <= t <= times[-1]) or not math.isfinite(value):
+            continue
+        i = min(max(bisect.bisect_right(times, t), 1), len(times) - 1)
+        (t0, p0), (t1, p1) = ordered[i - 1], ordered[i]
+        position = p0 if t1 == t0 else p0 + (p1 - p0) * (t - t0) / (t1 - t0)
+        samples.append((position, float(value)))
+        if extras is not None:
+            extras.append(frame[2] if len(frame) > 2 else None)
+    return samples
+
+
+def stream_gap(samples: Sequence[Sample]) -> float:
+    """The widest gap between neighbouring positions of a stream (inf with fewer than 2)."""
+    positions = sorted(p for p, _ in samples)
+    if len(positions) < 2:
+        return math.inf
+    return max(b - a for a, b in zip(positions, positions[1:]))
+
+
+class FlybySearch(Search):
+    """Fly-by scan of the whole range, a short refine at rest around its peak, go there.
+
+    1. Move to the end of the range nearer the motor (the lower end with backlash, so the
+       sweep and the refine approach from below), one frame there.
+    2. :class:`Sweep` to the other end; the stream is the coarse curve. Too sparse a
+       stream (see the module docstring) -> a stop-and-go coarse scan instead.
+    3. A flat stream -> FLAT_CURVE; a sharpest sample at an end with the curve still
+       rising toward it -> PEAK_OUT_OF_RANGE (the lens left at the sharpest sample).
+    4. Estimate: :func:`gaussian_peak` over the stream.
+    5. Refine at rest: ``estimate`` and :data:`REFINE_STEPS` ``fine_step`` either side;
+       while the sharpest of these is the lowest or highest, one more ``fine_step`` past it,
+       and while the fitted vertex's standard error (with the noise of one frame taken
+       from the stream's tails) exceeds ``fine_step / 4`` (a noisy top), one more either
+       side (at most ``2 * coarse_step / fine_step`` more). The
+       peak is :func:`peak_fit` over the refine's samples only
+       (streamed values are lower: motion blur).
+    6. Final move; Outcome (BIMODAL warning when the stream showed two peaks).
+    """
+
+    name = 'flyby'
+
+    def __init__(self, config, start_position: float = 0.0,
+                 positions_while_moving: bool = True):
+        super().__init__(config, start_position)
+        self.positions_while_moving = bool(positions_while_moving)
+        self.stream: list[Sample] = []            # the last stream reported
+        self.fell_back = ''                       # why a stop-and-go scan replaced the stream
+
+    def observe_stream(self, samples: Sequence[Sample],
+                       signals: Sequence | None = None) -> Move | Sweep | Outcome:
+        """Report the frames streamed during a :class:`Sweep`: (position, sharpness) each
+        (see :func:`stream_samples`), and optionally each frame's (level, snr) signal
+        figures (the absolute signal floor, as :meth:`observe` takes them); get the next
+        step."""
+        if self._steps_gen is None or not isinstance(self._pending, Sweep):
+            raise RuntimeError('flyby search: observe_stream() answers a Sweep step only')
+        if self.outcome is not None:
+            raise RuntimeError(f'flyby search already finished: {self.outcome.message}')
+        stream = []
+        for position, sharpness in samples:
+            position, sharpness = float(position), float(sharpness)
+            if not (math.isfinite(position) and math.isfinite(sharpness)):
+                raise ValueError(f'position and sharpness must be finite, got {position!r}, '
+                                 f'{sharpness!r}')
+            stream.append((position, sharpness))
+        self._pending = None
+        # Streamed samples are reported samples too (in order); their values are lower
+        # than at rest (motion blur), which only the fit below needs to know.
+        self.samples.extend(stream)
+        self._phases.extend(['flyby'] * len(stream))
+        signals = list(signals) if signals is not None else [None] * len(stream)
+        if len(signals) != len(stream):
+            raise ValueError(f'{len(signals)} signal figures for {len(stream)} samples')
+        self._signals.extend(None if signal is None else (float(signal[0]), float(signal[1]))
+                             for signal in signals)
+        self._swept_to = (len(self.samples), self._sweep_target)
+        try:
+            step = self._steps_gen.send(stream)
+        except StopIteration as stop:
+            self.outcome = stop.value
+            return self.outcome
+        return self._issue(step)
+
+    # Search.start/observe set self.phase from the step; remember Sweeps so that a Sweep
+    # is answered with observe_stream and a Move with observe.
+    _pending = None
+    _sweep_target = 0.0
+    _swept_to: tuple[int, float] | None = None    # (samples before it, where a sweep ended)
+
+    @property
+    def _here(self) -> float:
+        # After a sweep and before the next sample the lens is at the sweep's end.
+        if self._swept_to is not None and len(self.samples) == self._swept_to[0]:
+            return self._swept_to[1]
+        return super()._here
+
+    def start(self):
+        return self._issue(super().start())
+
+    def observe(self, position: float, sharpness: float, noise: float | None = None,
+                signal: tuple[float, float] | None = None):
+        if isinstance(self._pending, Sweep):
+            raise RuntimeError('flyby search: a Sweep is answered with observe_stream()')
+        return self._issue(super().observe(position, sharpness, noise=noise, signal=signal))
+
+    def _issue(self, step):
+        self._pending = step
+        if isinstance(step, Sweep):
+            self._sweep_target = step.target
+        if not isinstance(step, Outcome):
+            self.phase = step.phase
+        return step
+
+    def _steps(self) -> Steps:
+        c = self.config
+        what = 'fly-by scan'
+        coarse = None
+        if self.positions_while_moving:
+            up = c.backlash > 0 or abs(self._here - c.range_min) <= abs(self._here - c.range_max)
+            first, last = (c.range_min, c.range_max) if up else (c.range_max, c.range_min)
+            yield from self._visit(first, 'flyby')
+            stream = yield Sweep(last)
+            self.stream = list(stream)
+            gap = stream_gap(stream)
+            ends = (min(p for p, _ in stream), max(p for p, _ in stream)) if stream else None
+            if len(stream) < MIN_STREAM_SAMPLES or gap > c.coarse_step or \
+                    ends[0] > c.range_min + c.coarse_step or \
+                    ends[1] < c.range_max - c.coarse_step:
+                self.fell_back = (f'the fly-by stream had {len(stream)} frames, widest gap '
+                                  f'{gap:g}' + (f', from {ends[0]:g} to {ends[1]:g}' if ends
+                                                else '') +
+                                  f' (a gap over coarse_step {c.coarse_step:g}, an end '
+                                  f'further than that from the range\'s, or fewer than '
+                                  f'{MIN_STREAM_SAMPLES} frames: too fast for the frame '
+                                  'rate, or frames dropped)')
+            else:
+                coarse = stream
+        else:
+            self.fell_back = ('the motor does not measure its position while moving '
+                              '(position_measured false)')
+        if coarse is None:
+            what = 'stop-and-go coarse scan (' + self.fell_back + ')'
+            coarse, flat = yield from self._coarse_scan()
+            if flat:
+                return flat
+        else:
+            flat = self._judge(coarse, what)       # NO_SIGNAL, then FLAT_CURVE
+            if flat:
+                return flat
+        reach = 0.5 * c.coarse_step
+        edge = peak_beyond_edge(coarse, c.range_min, c.range_max, reach)
+        if edge is not None:
+            return (yield from self._leave_at_best(edge, coarse, what))
+        spacing = max(stream_gap(coarse), 1e-9)
+        estimate = gaussian_peak(coarse, tolerance=spacing * 1e-3)
+        # The noise of one frame, from the curve's tails, where it is straight and where
+        # motion blur changes little (as coarse_fine takes it from its coarse scan).
+        tails = [p for p in coarse if abs(p[0] - estimate) >= 1.5 * c.coarse_step]
+        noise = _noise(_bends(sorted(tails)))
+        refined = yield from self._refine(estimate, noise)
+        dark = self._dark(what + ' + refine at rest')
+        if dark is not None:
+            return dark
+        estimate = peak_fit(refined, c.fine_step * 1e-3).position
+        position, value = yield from self._final(estimate)
+        outcome = _success(position, value, estimate, refined, what + ' + refine at rest',
+                           find_peaks(coarse, c.bimodal_ratio))
+        return outcome
+
+    def _refine(self, estimate: float, noise: float = 0.0):
+        """Samples at rest around ``estimate`` until the sharpest has a neighbour each side."""
+        c = self.config
+        clip = [min(max(estimate + k * c.fine_step, c.range_min), c.range_max)
+                for k in range(-REFINE_STEPS, REFINE_STEPS + 1)]
+        targets = sorted(set(clip))
+        if c.backlash <= 0 and abs(targets[-1] - self._here) < abs(targets[0] - self._here):
+            targets.reverse()
+        refined = []
+        for target in targets:
+            refined.append((yield from self._visit(target, 'fine')))
+        budget = 2 * int(math.ceil(c.coarse_step / c.fine_step))
+        while budget > 0:
+            points = _merge_duplicates(refined, c.fine_step * 1e-3)
+            best = max(range(len(points)), key=lambda i: points[i][1])
+            low = max(c.range_min, points[0][0] - c.fine_step)
+            high = min(c.range_max, points[-1][0] + c.fine_step)
+            if best == 0 and points[0][0] > c.range_min:
+                targets = [low]
+            elif best == len(points) - 1 and points[-1][0] < c.range_max:
+                targets = [high]
+            elif peak_fit(points, c.fine_step * 1e-3, noise).error > c.fine_step / 4.0:
+                # A noisy top: a wider fit pins the vertex down (as coarse_fine does).
+                targets = [t for t in (low, high) if all(abs(t - p) > 1e-9 for p, _ in points)]
+            else:
+                break
+            if not targets:
+                break
+            budget -= len(targets)
+            if c.backlash <= 0 and abs(targets[-1] - self._here) < abs(targets[0] - self._here):
+                targets.reverse()
+            for target in targets:
+                refined.append((yield from self._visit(target, 'fine')))
+        return refined

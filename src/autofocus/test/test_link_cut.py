@@ -250,20 +250,6 @@ class Graph:
         return client.log()
 
 
-
-def focus_once_more(graph):
-    """The next goal, which must succeed. One retry only for a goal that a transient lost
-    contact ended while the link was up: the driver's 0.4 s watchdog (the issue's "pins off
-    within 0.5 s") against 0.1 s keepalives leaves little room for a process that a busy
-    machine stalls for 0.3 s, and the driver then stops the motor and says so (the safe,
-    honest outcome), which is not what this step checks. Any other failure fails."""
-    output = ''
-    for _ in range(2):
-        output = graph.finish(graph.focus('--strategy', 'coarse_fine'), 120.0)
-        if 'SUCCEEDED' in output or 'lost contact: nothing from the commander' not in output:
-            break
-    return output
-
 def seed_known_position(motor, position=0.0):
     PositionStore(str(motor.position_file), 'stepper').save(position, moving=False, known=True)
 
@@ -277,13 +263,24 @@ def wait_mid_move(client, motor, samples=2):
     time.sleep(0.3)
 
 
-def test_link_cut_mid_goal_stops_the_motor_aborts_the_goal_and_nothing_replays(lan):
+def goal_under_way(lan):
+    """A driver with a known position in pi, the graph in pc, a search moving the motor."""
     motor = Motor(lan)
     seed_known_position(motor)
     motor.start()
     graph = Graph(lan)
     client = graph.focus('--strategy', 'coarse_fine')
     wait_mid_move(client, motor)
+    return motor, graph, client
+
+
+def assert_next_goal_succeeds(graph, motor):
+    output = graph.finish(graph.focus('--strategy', 'coarse_fine'), 120.0)
+    assert 'SUCCEEDED' in output, output + graph.server.log() + motor.process.log()
+
+
+def test_link_cut_mid_goal_stops_the_motor_aborts_the_goal_and_nothing_replays(lan):
+    motor, graph, client = goal_under_way(lan)
 
     cut_at = time.time()
     lan.set_link(up=False)
@@ -323,17 +320,11 @@ def test_link_cut_mid_goal_stops_the_motor_aborts_the_goal_and_nothing_replays(l
     assert restored_at is not None
 
     # And the next goal works: the stop at its start clears the lost-contact fault.
-    output = focus_once_more(graph)
-    assert 'SUCCEEDED' in output, output + graph.server.log() + motor.process.log()
+    assert_next_goal_succeeds(graph, motor)
 
 
 def test_killed_driver_aborts_the_goal_and_the_restart_is_honest_about_the_position(lan):
-    motor = Motor(lan)
-    seed_known_position(motor)
-    motor.start()
-    graph = Graph(lan)
-    client = graph.focus('--strategy', 'coarse_fine')
-    wait_mid_move(client, motor)
+    motor, graph, client = goal_under_way(lan)
 
     killed_at = time.time()
     motor.process.popen.send_signal(signal.SIGKILL)
@@ -363,8 +354,7 @@ def test_killed_driver_aborts_the_goal_and_the_restart_is_honest_about_the_posit
     else:
         assert f"ready at position {record['position']:g} (restored from" in driver_log, \
             driver_log
-    output = focus_once_more(graph)
-    assert 'SUCCEEDED' in output, output + graph.server.log() + motor.process.log()
+    assert_next_goal_succeeds(graph, motor)
 
 
 # Publishes MODE_SET_POSITION (argv[1]) once the driver listens, stamped now.

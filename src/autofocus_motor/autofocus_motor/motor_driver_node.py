@@ -1,6 +1,7 @@
 """The focus motor driver node: a thin ROS 2 wrapper around ``autofocus_motor.drivers``.
 
-Subscribes ``~/command`` (autofocus_interfaces/MotorCommand), publishes ``~/state``
+Subscribes ``~/command`` (autofocus_interfaces/MotorCommand) and ``~/keepalive`` (the same
+type, MODE_KEEPALIVE only; best effort, newest only), publishes ``~/state``
 (autofocus_interfaces/MotorState) at ``state_rate`` and at once whenever motion starts or
 stops, and ``/diagnostics`` at 1 Hz. Service ``~/home`` (autofocus_interfaces/srv/Home)
 homes a stepper on its home switch (``home_pin``); without one it says so and changes
@@ -37,7 +38,7 @@ from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValu
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.utilities import remove_ros_args
 
 from autofocus_interfaces.srv import Home
@@ -51,6 +52,13 @@ DRIVERS = ('sim', 'stepper', 'dc')
 CONTROL_PERIOD = 0.01
 DIAGNOSTICS_PERIOD = 1.0
 EXIT_BAD_PARAMETER = 2
+# Keepalives: best effort, newest only. A lost keepalive must not be repaired later (a
+# reliable reader holds every later sample back until the lost one is resent, so one
+# dropped packet would turn into a gap of a whole repair round trip), and a late one is
+# worth nothing: the next one is what counts. The focus server's publisher matches this.
+KEEPALIVE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                           reliability=ReliabilityPolicy.BEST_EFFORT,
+                           durability=DurabilityPolicy.VOLATILE)
 
 _BCM_PIN = IntegerRange(from_value=0, to_value=27, step=1)
 
@@ -191,8 +199,9 @@ class MotorDriverNode(Node):
         self._last_mode: Optional[int] = None
         self._last_command_time = time.monotonic()
         # The last message from the commander (a command or keepalive), for the lost-contact
-        # report: monotonic (the drivers' clock) and wall-clock time.
-        self._last_contact = (time.monotonic(), time.time())
+        # report: monotonic (the drivers' clock) and wall-clock time, and the message's stamp
+        # (the commander's clock), which tells a silent commander from a late delivery.
+        self._last_contact = (time.monotonic(), time.time(), None)
         self._command_fault = ''
         self._contact_fault = ''
         self._was_moving = False
@@ -211,6 +220,9 @@ class MotorDriverNode(Node):
                                  lifespan=Duration(seconds=self._max_command_age))
         self._command_sub = self.create_subscription(
             MotorCommand, '~/command', self._on_command, command_qos)
+        # Keepalives have a topic of their own (MODE_KEEPALIVE on ~/command works too).
+        self._keepalive_sub = self.create_subscription(
+            MotorCommand, '~/keepalive', self._on_keepalive, KEEPALIVE_QOS)
         self._control_timer = self.create_timer(CONTROL_PERIOD, self._on_control_tick)
         self._state_timer = self.create_timer(1.0 / values['state_rate'], self._publish_state)
         self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD,
@@ -323,7 +335,8 @@ class MotorDriverNode(Node):
                 f'ignoring command {msg.sequence} (mode {msg.mode}): {age}',
                 throttle_duration_sec=1.0)
             return
-        self._last_contact = (time.monotonic(), time.time())
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        self._last_contact = (time.monotonic(), time.time(), stamp)
         try:
             driver.renew_contact(self._watchdog_timeout)
         except Exception:  # a closed driver: the command below reports it
@@ -372,6 +385,17 @@ class MotorDriverNode(Node):
         self._last_mode = msg.mode
         self._last_command_time = time.monotonic()
         self._publish_state()
+
+    def _on_keepalive(self, msg: MotorCommand) -> None:
+        if msg.mode != MotorCommand.MODE_KEEPALIVE:
+            # Only keepalives here: a command sent to the wrong topic must not move the motor
+            # unreliably, nor pass for contact.
+            self.get_logger().warning(
+                f'ignoring a mode {msg.mode} message on {self._keepalive_sub.topic_name}: '
+                f'only MODE_KEEPALIVE belongs there; send commands to '
+                f'{self._command_sub.topic_name}', throttle_duration_sec=5.0)
+            return
+        self._on_command(msg)
 
     async def _on_home(self, request, response):
         """Home on the switch: runs in a thread, so the state keeps being published."""
@@ -433,9 +457,11 @@ class MotorDriverNode(Node):
                 f'lost contact: nothing from the commander for {silence:.2f} s '
                 f'(watchdog_timeout {self._watchdog_timeout:g} s), stopped at '
                 f'{state.position:g}')
+            _, heard_at, stamp = self._last_contact
+            sent = '' if stamp is None else \
+                f', a message stamped {stamp:.3f} ({heard_at - stamp:.3f} s on its way)'
             self.get_logger().error(
-                f'{self._contact_fault}; last contact at {self._last_contact[1]:.3f} '
-                f'(wall clock)')
+                f'{self._contact_fault}; last contact at {heard_at:.3f} (wall clock){sent}')
         fault = self._fault(state)
         if fault != self._last_fault:
             if fault:

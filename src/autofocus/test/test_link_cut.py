@@ -16,6 +16,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,18 +42,23 @@ STEPPER_PINS = ('17', '18', '27', '22')
 LOG_LINE = re.compile(r'^\[(\w+)\] \[(\d+\.\d+)\] \[([^\]]+)\]: (.*)$', re.M)
 
 
-def _netns_allowed():
+def _why_no_netns():
+    """Why network namespaces cannot be used here ('' if they can)."""
     if os.geteuid() != 0:
-        return False
+        return 'needs root (CI runs as root) to create network namespaces'
+    if not (shutil.which('ip') and shutil.which('tc')):
+        return 'needs iproute2 (ip, tc): scripts/setup.sh installs it as root'
     name = f'afprobe{os.getpid()}'
-    made = subprocess.run(['ip', 'netns', 'add', name], capture_output=True).returncode == 0
-    if made:
-        subprocess.run(['ip', 'netns', 'del', name], capture_output=True)
-    return made
+    made = subprocess.run(['ip', 'netns', 'add', name], capture_output=True, text=True)
+    if made.returncode != 0:
+        return f'network namespaces not allowed here (ip netns add: {made.stderr.strip()})'
+    subprocess.run(['ip', 'netns', 'del', name], capture_output=True)
+    return ''
 
 
-if not _netns_allowed():
-    pytest.skip('needs root and network namespaces (ip netns add)', allow_module_level=True)
+_NO_NETNS = _why_no_netns()
+if _NO_NETNS:
+    pytest.skip(_NO_NETNS, allow_module_level=True)
 
 
 def run(*cmd):
@@ -240,6 +246,13 @@ class Graph:
         self.server = lan.node('pc', 'autofocus', 'focus_server', '--params-file',
                                str(AUTOFOCUS_YAML))
 
+    def wait_for_frames(self):
+        """Until the sharpness node measures frames (a busy machine starts it slowly; a goal
+        sent before would rightly fail with NO_FRAMES)."""
+        probe = self.lan.start('pc', [sys.executable, '-c', FIRST_METRICS], 'frames_probe')
+        assert wait_for(lambda: not probe.alive(), 90.0), probe.log()
+        assert probe.popen.returncode == 0, probe.log() + self.sharpness.log()
+
     def focus(self, *args):
         """Start the focus client in pc (it prints progress, then the result)."""
         return self.lan.start('pc', [installed('autofocus', 'focus_client'), '--plot', '',
@@ -269,6 +282,7 @@ def goal_under_way(lan):
     seed_known_position(motor)
     motor.start()
     graph = Graph(lan)
+    graph.wait_for_frames()
     client = graph.focus('--strategy', 'coarse_fine')
     wait_mid_move(client, motor)
     return motor, graph, client
@@ -356,6 +370,20 @@ def test_killed_driver_aborts_the_goal_and_the_restart_is_honest_about_the_posit
             driver_log
     assert_next_goal_succeeds(graph, motor)
 
+
+# Exits 0 at the first FocusMetrics on /sharpness/metrics, 1 after 60 s without one.
+FIRST_METRICS = '''
+import sys, time, rclpy
+from autofocus_interfaces.msg import FocusMetrics
+rclpy.init()
+node = rclpy.create_node('frames_probe')
+got = []
+node.create_subscription(FocusMetrics, '/sharpness/metrics', got.append, 10)
+end = time.time() + 60
+while not got and time.time() < end:
+    rclpy.spin_once(node, timeout_sec=0.1)
+sys.exit(0 if got else 1)
+'''
 
 # Publishes MODE_SET_POSITION (argv[1]) once the driver listens, stamped now.
 SET_POSITION = '''

@@ -29,6 +29,7 @@ lifespan, so none is delivered late after an outage.
 """
 import sys
 import collections
+import gc
 import math
 import random
 import threading
@@ -562,6 +563,10 @@ class FocusServerNode(Node):
 
 
 def main(args=None):
+    # A full garbage collection walks every object the imports made (rclpy, numpy: ~36000)
+    # while holding the GIL: 17-48 ms here, 0.23 s seen on a loaded machine, during which
+    # no keepalive goes out. Frozen, they are never walked again.
+    gc.freeze()
     return run_node(FocusServerNode, args, multithreaded=True)
 
 

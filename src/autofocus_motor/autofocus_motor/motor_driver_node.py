@@ -1,7 +1,8 @@
 """The focus motor driver node: a thin ROS 2 wrapper around ``autofocus_motor.drivers``.
 
 Subscribes ``~/command`` (autofocus_interfaces/MotorCommand) and ``~/keepalive`` (the same
-type, MODE_KEEPALIVE only; best effort, newest only), publishes ``~/state``
+type, MODE_KEEPALIVE only; best effort, newest only; handled on a thread of its own by a
+second node, ``focus_motor_keepalive``), publishes ``~/state``
 (autofocus_interfaces/MotorState) at ``state_rate`` and at once whenever motion starts or
 stops, and ``/diagnostics`` at 1 Hz. Service ``~/home`` (autofocus_interfaces/srv/Home)
 homes a stepper on its home switch (``home_pin``); without one it says so and changes

@@ -9,6 +9,7 @@ import time
 
 from autofocus_interfaces.msg import MotorCommand, MotorState
 from autofocus_motor.drivers import DCDriver, SimDriver, StepperDriver
+from autofocus_motor.motor_driver_node import KEEPALIVE_QOS
 from autofocus_motor.position_store import PositionStore
 from builtin_interfaces.msg import Time
 import pytest
@@ -146,14 +147,14 @@ class Motor:
         assert process.alive(), process.log()
         assert ready, 'motor driver did not come up'
 
-    def send(self, mode, target=0.0, speed=0.0, age=0.0, stamp=True):
+    def send(self, mode, target=0.0, speed=0.0, age=0.0, stamp=True, publisher=None):
         self.sequence += 1
         msg = MotorCommand(mode=mode, target=float(target), speed=float(speed),
                            sequence=self.sequence)
         if stamp:
             ns = self.clock.now().nanoseconds - int(age * 1e9)
             msg.header.stamp = Time(sec=ns // 10**9, nanosec=ns % 10**9)
-        self.publisher.publish(msg)
+        (publisher or self.publisher).publish(msg)
         return self.sequence
 
     def wait_state(self, predicate, timeout=5.0, start=0):
@@ -206,6 +207,43 @@ def test_every_motion_stops_when_the_commander_falls_silent(motor_process):
     assert done is not None and done.position == 0.0 and done.fault == ''
     # Keepalives are contact, not commands: their sequence is not echoed.
     assert motor.states[-1].last_command_sequence == seq
+
+
+def test_keepalives_on_their_own_best_effort_topic_keep_contact_and_move_nothing(
+        ros, motor_process):
+    # A watchdog well above the keepalive period: a loaded machine can stall this process.
+    process, motor = motor_process(watchdog_timeout=1.0, max_position=10000.0)
+    # As the focus server publishes them: best effort, newest only.
+    keepalives = ros.node.create_publisher(MotorCommand, '/focus_motor/keepalive',
+                                           KEEPALIVE_QOS)
+    assert wait_for(lambda: keepalives.get_subscription_count() > 0, STARTUP_TIMEOUT)
+
+    def move_with_keepalives(target, age=0.0):
+        start = len(motor.states)
+        seq = motor.send(MotorCommand.MODE_ABSOLUTE, target, 1000.0)
+        begin = time.monotonic()
+        while time.monotonic() - begin < 3.5:
+            motor.send(MotorCommand.MODE_KEEPALIVE, age=age, publisher=keepalives)
+            time.sleep(0.05)
+        return motor.wait_state(lambda s: s.last_command_sequence == seq and not s.moving,
+                                start=start)
+
+    # Fresh keepalives carry a 3 s move (three watchdog periods) to its end.
+    done = move_with_keepalives(3000.0)
+    assert done is not None and done.position == 3000.0 and done.fault == '', process.log()
+    # Stale ones (a replay) are no contact: the move stops on the watchdog, 1 s after the
+    # command (the simulated motor's position follows its clock).
+    done = move_with_keepalives(0.0, age=2.0)
+    assert done is not None and 'lost contact' in done.fault, process.log()
+    assert 3000.0 - done.position == pytest.approx(1000.0, abs=100.0)
+
+    # Only keepalives belong on that topic: a move sent there moves nothing, and says so.
+    start = len(motor.states)
+    motor.send(MotorCommand.MODE_ABSOLUTE, 5000.0, 1000.0, publisher=keepalives)
+    assert wait_for(lambda: 'only MODE_KEEPALIVE belongs there' in process.log(), 5.0), \
+        process.log()
+    time.sleep(0.3)
+    assert not any(s.moving for s in motor.states[start:])
 
 
 def test_stale_and_unstamped_commands_are_ignored(motor_process):

@@ -13,6 +13,12 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
                        durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
 
+# Keepalives to a motor driver (its ~/keepalive): best effort, newest only, as the driver
+# subscribes (autofocus_motor.motor_driver_node.KEEPALIVE_QOS). A lost one is not resent
+# later; the next one is what counts.
+KEEPALIVE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
+                           durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
+
 
 def motor_command(node, mode, **fields):
     """A MotorCommand stamped with ``node``'s clock now. Motor drivers ignore unstamped and

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from action_msgs.msg import GoalStatus
 from autofocus_interfaces.action import Focus
-from autofocus_interfaces.msg import MotorCommand, MotorState
+from autofocus_interfaces.msg import FocusMetrics, MotorCommand, MotorState
 from ros_helpers import FocusAction, wait_for
 
 pytestmark = pytest.mark.graph
@@ -42,8 +42,12 @@ class Graph:
         self.commands = ros.node.create_publisher(MotorCommand, prefix + 'focus_motor/command',
                                                   10)
         self.clock = ros.node.get_clock()
+        metrics = ros.collect(FocusMetrics, prefix + 'sharpness/metrics', qos=10)
         assert self.action.wait_for_server(LOADED), self.process.log()
         assert wait_for(lambda: self.states, LOADED), self.process.log()
+        # Frames measured before the first goal: a goal sent while the camera still starts
+        # ends NO_FRAMES after frame_timeout (2 s), rightly, but that is not under test here.
+        assert wait_for(lambda: len(metrics) >= 2, LOADED), self.process.log()
 
     def move_motor_to(self, position):
         assert wait_for(lambda: self.commands.get_subscription_count() > 0, LOADED)

@@ -72,6 +72,10 @@ STALL = 0.25  # a gap this long between two such checks means this process was p
 # At most this fraction of a timeout is forgiven as this process's own pauses, per silence
 # (reset by each message): a busy machine must not push a dead motor's abort past 2 timeouts.
 STALL_ALLOWANCE = 0.5
+# After such a pause, the silence is judged this much later: the executor first delivers
+# what queued while this process was stopped (else a server paused for 2 s blames the
+# camera or the motor, whose messages are waiting in its own queue).
+STALL_GRACE = 0.1
 
 
 class GoalEnded(Exception):
@@ -203,6 +207,7 @@ class FocusServerNode(Node):
         self._watch_motor = False
         self._goal_started = 0.0
         self._last_contact_check = 0.0
+        self._judge_contact_after = 0.0   # STALL_GRACE after a forgiven pause
         # Enough for a fly-by pass of 30 s at 30 fps.
         self._metrics = collections.deque(maxlen=1024)
         # (stamp ns, position) of recent motor states: where the lens was during a fly-by.
@@ -613,13 +618,17 @@ class FocusServerNode(Node):
                 if forgive > 0.0:
                     self._motor_stall_forgiven += forgive
                     self._motor_state_received = min(now, self._motor_state_received + forgive)
+                    self._judge_contact_after = now + STALL_GRACE
             if self._metrics_received >= self._goal_started:
                 forgive = min(paused, STALL_ALLOWANCE * self._camera_timeout
                               - self._metrics_stall_forgiven)
                 if forgive > 0.0:
                     self._metrics_stall_forgiven += forgive
                     self._metrics_received = min(now, self._metrics_received + forgive)
+                    self._judge_contact_after = now + STALL_GRACE
         self._last_contact_check = now
+        if now < self._judge_contact_after:
+            return
         if self._watch_motor and now - self._motor_state_received > self._motor_state_timeout:
             raise GoalEnded(
                 Focus.Result.MOTOR_CONTACT_LOST,

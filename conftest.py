@@ -66,11 +66,21 @@ SERIAL_MARKERS = ('netns',)
 SERIAL_PATHS = ('test_security.py', 'test_link_cut.py')
 
 
+# Tests that start node processes (whole graphs over real DDS) get one rerun: in
+# fresh-clone runs on this 2-core machine about one run in three had one such test fail on
+# timing (each cause found was fixed; none was the same twice). A rerun is counted in the
+# summary line ("N rerun") and listed by -ra with its first failure: read them, they are
+# the next defects to fix, not noise to ignore.
+GRAPH_RERUNS = 1
+
+
 def pytest_itemcollected(item):
     # At collection, before xdist's pytest_collection_modifyitems reads the groups.
     if (any(item.get_closest_marker(name) for name in SERIAL_MARKERS)
             or any(part in str(item.path) for part in SERIAL_PATHS)):
         item.add_marker(pytest.mark.xdist_group('netns'))
+    if 'node_process' in getattr(item, 'fixturenames', ()):
+        item.add_marker(pytest.mark.flaky(reruns=GRAPH_RERUNS, reruns_delay=1))
 
 
 class RosHarness:

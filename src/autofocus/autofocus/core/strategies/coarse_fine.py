@@ -122,16 +122,7 @@ class CoarseFineSearch(Search):
             for target in targets:
                 scanned.append((yield from self._visit(target, 'fine')))
 
-        edge = peak_beyond_edge(scanned, c.range_min, c.range_max, 0.5 * c.coarse_step)
-        if edge is not None:
-            return (yield from self._leave_at_best(edge, scanned, 'coarse-to-fine scan'))
-        dark = self._dark('coarse-to-fine scan')
-        if dark is not None:
-            return dark
-        estimate = peak_fit(scanned, tolerance, max_gap=gap).position
-        position, value = yield from self._final(estimate)
-        return _success(position, value, estimate, scanned, 'coarse-to-fine scan',
-                        find_peaks(coarse, c.bimodal_ratio))
+        return (yield from self._finish(scanned, coarse, tolerance, max_gap=gap))
 
     def _broad(self, scanned: list[Sample], coarse: Sequence[Sample], estimate: float,
                width: float) -> Steps:
@@ -146,13 +137,19 @@ class CoarseFineSearch(Search):
             targets.reverse()
         for target in targets:
             scanned.append((yield from self._visit(target, 'fine')))
+        return (yield from self._finish(scanned, coarse, c.fine_step * 1e-3))
+
+    def _finish(self, scanned: list[Sample], coarse: Sequence[Sample], tolerance: float,
+                **fit_options) -> Steps:
+        """The end of either fine scan: PEAK_OUT_OF_RANGE, NO_SIGNAL, or the fitted peak."""
+        c = self.config
         edge = peak_beyond_edge(scanned, c.range_min, c.range_max, 0.5 * c.coarse_step)
         if edge is not None:
             return (yield from self._leave_at_best(edge, scanned, 'coarse-to-fine scan'))
         dark = self._dark('coarse-to-fine scan')
         if dark is not None:
             return dark
-        estimate = peak_fit(scanned, c.fine_step * 1e-3).position
+        estimate = peak_fit(scanned, tolerance, **fit_options).position
         position, value = yield from self._final(estimate)
         return _success(position, value, estimate, scanned, 'coarse-to-fine scan',
                         find_peaks(coarse, c.bimodal_ratio))

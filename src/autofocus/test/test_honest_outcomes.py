@@ -63,15 +63,21 @@ def run_on_stack(name, measure, config, start, with_signal=True):
                  + weight * reading(low + 1, measure)[0])
         return value, reading(int(round(z)), measure)[1] if with_signal else None
 
+    # A fly-by sees a frame every half millimetre on the way (a recorded frame each
+    # millimetre, as a 2x-speed pass at the stack's frame rate would see them).
     search = make_search(name, config, start)
+    return drive(search, read, start, spacing=0.5), search
+
+
+def drive(search, read, start, spacing):
+    """Run a search on read(position) -> (value, signal) to its Outcome; a fly-by's Sweep
+    gets a frame every ``spacing`` units on the way."""
     position = start
     move = search.start()
     for _ in range(500):
         if isinstance(move, strategies.Sweep):
-            # A fly-by: a frame every half millimetre on the way (a recorded frame each
-            # millimetre, as a 2x-speed pass at the stack's frame rate would see them).
             path = np.linspace(position, move.target,
-                               max(2, int(abs(move.target - position) / 0.5) + 1))
+                               max(2, int(abs(move.target - position) / spacing) + 1))
             read_path = [read(p) for p in path]
             position = move.target
             move = search.observe_stream([(float(p), v) for p, (v, _) in zip(path, read_path)],
@@ -81,7 +87,7 @@ def run_on_stack(name, measure, config, start, with_signal=True):
             value, signal = read(position)
             move = search.observe(position, value, signal=signal)
         if isinstance(move, Outcome):
-            return move, search
+            return move
     raise AssertionError('the search did not end')
 
 
@@ -208,22 +214,7 @@ def run_on_sim(name, frame, measure='normalized_vollath_f4', with_signal=True):
         value = measures.compute(gray, [measure], measures.DEFAULT_ROI, 1)[measure]
         return value, measures.frame_signal(gray) if with_signal else None
 
-    position, move = 0.0, search.start()
-    for _ in range(500):
-        if isinstance(move, strategies.Sweep):       # a fly-by: a frame every 10 units
-            path = np.linspace(position, move.target,
-                               max(2, int(abs(move.target - position) / 10.0) + 1))
-            read_path = [read(p) for p in path]
-            position = move.target
-            move = search.observe_stream([(float(p), v) for p, (v, _) in zip(path, read_path)],
-                                         [signal for _, signal in read_path])
-        else:
-            position = position + move.target if move.relative else move.target
-            value, signal = read(position)
-            move = search.observe(position, value, signal=signal)
-        if isinstance(move, Outcome):
-            return move
-    raise AssertionError('the search did not end')
+    return drive(search, read, 0.0, spacing=10.0)      # a fly-by: a frame every 10 units
 
 
 @pytest.mark.parametrize('name', strategies.STRATEGIES)

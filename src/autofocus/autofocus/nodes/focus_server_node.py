@@ -78,6 +78,11 @@ STALL_ALLOWANCE = 0.5
 STALL_GRACE = 0.1
 
 
+def _forgivable(paused, timeout, forgiven):
+    """How much of this process's own pause may still count as no silence (>= 0)."""
+    return max(0.0, min(paused, STALL_ALLOWANCE * timeout - forgiven))
+
+
 class GoalEnded(Exception):
     """Ends a goal early: error_code is one of Focus.Result's constants."""
 
@@ -613,18 +618,17 @@ class FocusServerNode(Node):
             # Forgiven up to STALL_ALLOWANCE of the timeout per silence, so a dead motor or
             # camera still ends the goal within 1.5 timeouts however often this process stalls.
             if self._watch_motor:
-                forgive = min(paused, STALL_ALLOWANCE * self._motor_state_timeout
-                              - self._motor_stall_forgiven)
+                forgive = _forgivable(paused, self._motor_state_timeout,
+                                      self._motor_stall_forgiven)
+                self._motor_stall_forgiven += forgive
+                self._motor_state_received = min(now, self._motor_state_received + forgive)
                 if forgive > 0.0:
-                    self._motor_stall_forgiven += forgive
-                    self._motor_state_received = min(now, self._motor_state_received + forgive)
                     self._judge_contact_after = now + STALL_GRACE
             if self._metrics_received >= self._goal_started:
-                forgive = min(paused, STALL_ALLOWANCE * self._camera_timeout
-                              - self._metrics_stall_forgiven)
+                forgive = _forgivable(paused, self._camera_timeout, self._metrics_stall_forgiven)
+                self._metrics_stall_forgiven += forgive
+                self._metrics_received = min(now, self._metrics_received + forgive)
                 if forgive > 0.0:
-                    self._metrics_stall_forgiven += forgive
-                    self._metrics_received = min(now, self._metrics_received + forgive)
                     self._judge_contact_after = now + STALL_GRACE
         self._last_contact_check = now
         if now < self._judge_contact_after:

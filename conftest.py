@@ -22,6 +22,12 @@ import yaml
 REPO = pathlib.Path(__file__).resolve().parent
 FASTDDS_PROFILE = REPO / 'src' / 'autofocus' / 'config' / 'fastdds.xml'
 
+# A suite started in the background by a non-interactive shell inherits SIGINT ignored, and
+# every node it starts would too (an ignored signal stays ignored across exec): the tests'
+# Ctrl+C would do nothing. A handled signal is reset to the default in a child.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
 os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(FASTDDS_PROFILE)

@@ -119,7 +119,7 @@ def test_lost_frames_abort_the_goal_naming_the_camera(rig):
     camera.running.set()
 
 
-def test_keepalives_carry_a_long_move_and_a_stalled_server_stops_the_motor(ros, rig):
+def test_keepalives_carry_a_long_move_and_a_stalled_server_resumes_it(ros, rig):
     commands = ros.collect(MotorCommand, 'focus_motor/command', qos=100)
     # Keepalives go on a topic of their own, best effort (a deep queue here: count them all).
     keepalives = ros.collect(MotorCommand, 'focus_motor/keepalive', qos=QoSProfile(
@@ -146,28 +146,55 @@ def test_keepalives_carry_a_long_move_and_a_stalled_server_stops_the_motor(ros, 
     assert all(c.header.stamp.sec > 0 for c in commands + keepalives)
 
     # The server frozen mid-move (SIGSTOP): the driver stops by itself and says why.
-    start = len(states)
+    # States are told apart by their stamps: the driver repeats a fault in every state until
+    # a command clears it, and a repeat may reach this test after the server has resumed.
+    def stamp(state):
+        return state.header.stamp.sec + state.header.stamp.nanosec * 1e-9
+
+    def freeze_mid_move():
+        since = time.time()
+        # Early in a move: the rest of it outlasts the watchdog (60 units at 40 units/s).
+        assert wait_for(lambda: any(s.moving and stamp(s) > since
+                                    and abs(s.target - s.position) > 80.0 for s in states),
+                        20.0), motor.log()
+        frozen_at = time.time()
+        server.popen.send_signal(signal.SIGSTOP)
+        try:
+            stopped = wait_for(lambda: next((s for s in states if 'lost contact' in s.fault
+                                             and stamp(s) > frozen_at), None), 10.0)
+            assert stopped is not None, motor.log()
+            assert not stopped.moving
+            time.sleep(1.0)
+            assert states[-1].position == stopped.position and not states[-1].moving
+        finally:
+            server.popen.send_signal(signal.SIGCONT)
+
     handle = action.send(Focus.Goal(strategy='sweep', range_min=0.0, range_max=300.0,
                                     timeout=60.0))
-    assert wait_for(lambda: any(s.moving for s in states[start:]), 20.0)
-    server.popen.send_signal(signal.SIGSTOP)
-    try:
-        stopped = wait_for(lambda: next((s for s in states[start:] if 'lost contact' in s.fault),
-                                        None), 10.0)
-        assert stopped is not None, motor.log()
-        assert not stopped.moving
-        position = stopped.position
-        time.sleep(1.0)
-        assert states[-1].position == position and not states[-1].moving
-        assert 'lost contact' in motor.log()
-    finally:
-        server.popen.send_signal(signal.SIGCONT)
-    # The resumed server finds the fault and says so; the next goal starts clean.
-    response = action.result(handle, 30.0)
+    freeze_mid_move()
+    assert 'lost contact' in motor.log()
+    # The resumed server hears the driver's reason, knows it was there all along, sends the
+    # move again and finishes the search.
+    response = action.result(handle, 60.0)
+    assert response.result.error_code == Focus.Result.FLAT_CURVE, \
+        (response.result.error_msg, server.log(), motor.log())
+    assert sorted(response.result.positions) == [0.0, 100.0, 200.0, 300.0]
+    assert 'sending the move again (1 of at most 3 per goal)' in server.log()
+
+    # Frozen again and again in one goal: after three resumed moves the fourth stop ends
+    # the goal, naming the lost contact and what to do.
+    handle = action.send(Focus.Goal(strategy='sweep', range_min=0.0, range_max=1000.0,
+                                    timeout=120.0))
+    for _ in range(4):
+        freeze_mid_move()
+    response = action.result(handle, 60.0)
     assert response.status == GoalStatus.STATUS_ABORTED
-    assert response.result.error_code in (Focus.Result.MOTOR_FAULT,
-                                          Focus.Result.MOTOR_CONTACT_LOST), \
-        response.result.error_msg
+    assert response.result.error_code == Focus.Result.MOTOR_FAULT, response.result.error_msg
+    assert 'lost contact' in response.result.error_msg
+    assert 'stopped 4 moves of this goal' in response.result.error_msg
+    assert 'watchdog_timeout' in response.result.error_msg
+
+    # The next goal starts clean.
     handle = action.send(Focus.Goal(strategy='sweep', range_min=0.0, range_max=200.0,
                                     timeout=60.0))
     response = action.result(handle, 60.0)

@@ -76,6 +76,13 @@ STALL_ALLOWANCE = 0.5
 # what queued while this process was stopped (else a server paused for 2 s blames the
 # camera or the motor, whose messages are waiting in its own queue).
 STALL_GRACE = 0.1
+# The driver's fault after its watchdog stopped a motion (motor_driver_node). When the
+# server hears it, the server was there all along: its keepalives came late because this
+# process was not scheduled (a loaded machine), or were lost on the way. An absolute move
+# is then sent again, at most this many times per goal; more means the machine or the link
+# cannot keep the contact, and the goal fails saying so.
+CONTACT_FAULT = 'lost contact:'
+MAX_CONTACT_RESUMES = 3
 
 
 def _forgivable(paused, timeout, forgiven):
@@ -296,6 +303,7 @@ class FocusServerNode(Node):
         self._last_frame_ns = 0
         self._goal_started = started
         self._watch_motor = False
+        self._contact_resumes = 0
         keepalive_stop = threading.Event()
         keepalive = threading.Thread(target=self._keep_contact, args=(keepalive_stop,),
                                      name='motor-keepalive', daemon=True)
@@ -470,26 +478,57 @@ class FocusServerNode(Node):
                        Focus.Result.MOTOR_FAULT,
                        'nothing subscribes to ' + self.resolve_topic_name('focus_motor/command')
                        + ': is the motor driver running?')
+        speed = self._motor_speed if speed is None else speed
+        while True:
+            sequence = self._command_move(step, speed)
+
+            def at_rest_or_stopped(sequence=sequence):
+                state = self._motor_state
+                if state is None:
+                    return None
+                contact_stop = state.fault.startswith(CONTACT_FAULT)
+                if state.fault and not contact_stop:
+                    raise GoalEnded(Focus.Result.MOTOR_FAULT, f'motor fault: {state.fault}')
+                if state.last_command_sequence != sequence:
+                    return None  # older: its contact stop, if any, this command clears
+                return state if contact_stop or not state.moving else None
+
+            state = self._wait_for(at_rest_or_stopped, self._move_timeout,
+                                   Focus.Result.MOTOR_FAULT,
+                                   f'the motor did not reach {step.target:g} within '
+                                   f'{self._move_timeout:g} s')
+            if not state.fault:
+                return state.position, Time.from_msg(state.stationary_since).nanoseconds
+            self._allow_resume(step, state.fault)
+
+    def _command_move(self, step, speed):
         self._sequence = self._sequence % (2**32 - 1) + 1
-        sequence = self._sequence
         self._command_pub.publish(motor_command(
             self, MotorCommand.MODE_RELATIVE if step.relative else MotorCommand.MODE_ABSOLUTE,
-            target=float(step.target), speed=self._motor_speed if speed is None else speed,
-            sequence=sequence))
+            target=float(step.target), speed=speed, sequence=self._sequence))
+        return self._sequence
 
-        def at_rest():
-            state = self._motor_state
-            if state is not None and state.fault:
-                raise GoalEnded(Focus.Result.MOTOR_FAULT, f'motor fault: {state.fault}')
-            if state is not None and state.last_command_sequence == sequence \
-                    and not state.moving:
-                return state
-            return None
-
-        state = self._wait_for(at_rest, self._move_timeout, Focus.Result.MOTOR_FAULT,
-                               f'the motor did not reach {step.target:g} within '
-                               f'{self._move_timeout:g} s')
-        return state.position, Time.from_msg(state.stationary_since).nanoseconds
+    def _allow_resume(self, step, fault):
+        """The driver's watchdog stopped this move although the server is here. Let the move
+        be sent again (an absolute move: the same target wherever the stop left the lens,
+        with a fresh move_timeout), or end the goal when that cannot be done or has been
+        done too often."""
+        if step.relative:
+            raise GoalEnded(Focus.Result.MOTOR_FAULT,
+                            f'motor fault: {fault} (a relative move is not resent: the part '
+                            'already made is not known for certain)')
+        if self._contact_resumes >= MAX_CONTACT_RESUMES:
+            raise GoalEnded(Focus.Result.MOTOR_FAULT,
+                            f'motor fault: {fault}; the driver has now stopped '
+                            f'{self._contact_resumes + 1} moves of this goal for lost contact: '
+                            'this machine or the link cannot keep the contact; '
+                            "raise the driver's watchdog_timeout or give the focus server "
+                            'more CPU (docs/reliability.md)')
+        self._contact_resumes += 1
+        self.get_logger().warning(
+            f'the motor driver stopped the move to {step.target:g}: "{fault}" although this '
+            'server was running (its keepalives came late or were lost); sending the move '
+            f'again ({self._contact_resumes} of at most {MAX_CONTACT_RESUMES} per goal)')
 
     def _measure(self, after_ns):
         """The search measure over frames stamped after after_ns (each frame used once):

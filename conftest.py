@@ -80,6 +80,21 @@ SERIAL_PATHS = ('test_security.py', 'test_link_cut.py')
 GRAPH_RERUNS = 1
 
 
+_reruns = []
+
+
+def pytest_runtest_logreport(report):
+    if report.outcome == 'rerun':
+        _reruns.append(report)
+
+
+def pytest_terminal_summary(terminalreporter):
+    # -rR names the reruns only; their first failure is what a reader needs to fix.
+    for report in _reruns:
+        terminalreporter.write_sep('_', f'first failure of the rerun {report.nodeid}')
+        terminalreporter.write_line(report.longreprtext[-6000:])
+
+
 def pytest_itemcollected(item):
     # At collection, before xdist's pytest_collection_modifyitems reads the groups.
     if (any(item.get_closest_marker(name) for name in SERIAL_MARKERS)
@@ -105,6 +120,7 @@ class RosHarness:
         # Tracebacks of exceptions raised in node callbacks: printed at once (pytest shows
         # them with a failing test's output) and turned into a failure by the fixture.
         self.errors: list[str] = []
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
 
@@ -113,7 +129,7 @@ class RosHarness:
         # every later callback: record it and keep spinning until the context shuts down.
         from rclpy.executors import ExternalShutdownException, ShutdownException
 
-        while self.context.ok():
+        while self.context.ok() and not self._closing.is_set():
             try:
                 self.executor.spin_once(timeout_sec=0.1)
             except (ShutdownException, ExternalShutdownException):
@@ -143,6 +159,10 @@ class RosHarness:
         return received
 
     def close(self):
+        # The spinning thread ends first: a node destroyed under a running spin_once raised
+        # InvalidHandle in the executor (seen at a teardown).
+        self._closing.set()
+        self._thread.join(timeout=10.0)
         self.executor.shutdown(timeout_sec=2.0)
         for node in list(self.executor.get_nodes()):
             node.destroy_node()

@@ -244,8 +244,8 @@ def test_a_stalling_server_forgives_its_own_pauses_but_a_dead_motor_still_ends_t
         ros, monkeypatch, check_every):
     """The server forgives gaps in its own checks (a paused process has messages queued, not
     lost), but only up to half a timeout per silence: however often it stalls, a motor heard
-    last at t=0 ends the goal within 1.5 motor_state_timeouts plus two checks (after a
-    forgiven pause it judges at the next check, once the queue is delivered)."""
+    last at t=0 ends the goal within 1.5 motor_state_timeouts plus three checks (after a
+    forgiven pause it judges once the executor has woken twice: the queue is delivered)."""
     from autofocus.nodes import focus_server_node
     from autofocus.nodes.focus_server_node import FocusServerNode, GoalEnded
 
@@ -261,9 +261,10 @@ def test_a_stalling_server_forgives_its_own_pauses_but_a_dead_motor_still_ends_t
         with pytest.raises(GoalEnded) as ended:
             while clock.now - heard < 10.0:
                 clock.now += check_every
+                server._tick()               # the executor wakes as often as the checks
                 server._check_contact()
         assert ended.value.error_code == Focus.Result.MOTOR_CONTACT_LOST
-        assert timeout < clock.now - heard <= 1.5 * timeout + 2 * check_every
+        assert timeout < clock.now - heard <= 1.5 * timeout + 3 * check_every
 
         # Alive, one stall of 0.6 timeouts just before its state arrives: no abort.
         server._on_motor_state(MotorState())
@@ -282,7 +283,7 @@ def test_a_server_paused_for_seconds_blames_neither_the_motor_nor_the_camera(ros
     server's queue. The first check after the pause must not call them lost (it once said
     'lost the camera'); the check after the queue is delivered finds both alive."""
     from autofocus.nodes import focus_server_node
-    from autofocus.nodes.focus_server_node import FocusServerNode
+    from autofocus.nodes.focus_server_node import FocusServerNode, GoalEnded
 
     clock = FakeClock()
     monkeypatch.setattr(focus_server_node.time, 'monotonic', clock)
@@ -296,10 +297,36 @@ def test_a_server_paused_for_seconds_blames_neither_the_motor_nor_the_camera(ros
         clock.now += 2.0                     # stopped
         server._check_contact()              # no GoalEnded: the queue is not delivered yet
         clock.now += 0.02
-        server._on_motor_state(MotorState())  # the executor delivers the queue
+        server._tick()                       # the executor wakes: the queue is dispatched
+        server._on_motor_state(MotorState())
         server._on_metrics(FocusMetrics())
         clock.now += focus_server_node.STALL_GRACE
+        server._tick()
         server._check_contact()
+
+        # Paused again, and the executor slow to deliver: no verdict until it has woken
+        # twice, though the grace time has passed; then a dead camera is named.
+        server._last_contact_check = clock.now
+        clock.now += 2.0
+        server._check_contact()
+        clock.now += 2 * focus_server_node.STALL_GRACE
+        server._check_contact()              # the executor has not woken yet
+        server._tick()
+        server._on_motor_state(MotorState())  # the motor's queue, but no frames
+        server._tick()
+        with pytest.raises(GoalEnded) as ended:
+            server._check_contact()
+        assert ended.value.error_code == Focus.Result.NO_FRAMES, str(ended.value)
+
+        # An executor that never wakes: judged STALL_GRACE_MAX after the pause regardless.
+        server._on_metrics(FocusMetrics())
+        server._on_motor_state(MotorState())
+        server._last_contact_check = clock.now
+        clock.now += 2.0
+        server._check_contact()
+        clock.now += focus_server_node.STALL_GRACE_MAX
+        with pytest.raises(GoalEnded):
+            server._check_contact()
     finally:
         server.destroy_node()
 

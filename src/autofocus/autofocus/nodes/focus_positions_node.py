@@ -3,6 +3,7 @@
 Services    ~/save                 autofocus_interfaces/srv/FocusPosition (name -> position)
             ~/recall               autofocus_interfaces/srv/FocusPosition (moves there)
 Publishes   focus_motor/command    autofocus_interfaces/MotorCommand
+            focus_motor/keepalive  the same, MODE_KEEPALIVE while a recall moves (best effort)
 Subscribes  focus_motor/state      autofocus_interfaces/MotorState
             focus/_action/status   action_msgs/GoalStatusArray (the focus server's goals)
 
@@ -29,7 +30,8 @@ from rclpy.qos import qos_profile_action_status_default
 from rclpy.time import Time
 
 from autofocus.io import focus_positions
-from autofocus.nodes.node_tools import ConfigError, declare, motor_command, run_node
+from autofocus.nodes.node_tools import (
+    ConfigError, KEEPALIVE_QOS, declare, motor_command, run_node)
 
 FIRST_STATE_WAIT = 5.0    # s: a just-started node waits this long for the motor's first state
 KEEPALIVE_PERIOD = 0.1    # s: well below a motor driver's watchdog_timeout
@@ -76,6 +78,9 @@ class FocusPositionsNode(Node):
         group = ReentrantCallbackGroup()
         self.create_timer(KEEPALIVE_PERIOD, self._keepalive, callback_group=group)
         self._command_pub = self.create_publisher(MotorCommand, 'focus_motor/command', 10)
+        # Keepalives best effort, newest only, as the focus server sends them (node_tools).
+        self._keepalive_pub = self.create_publisher(MotorCommand, 'focus_motor/keepalive',
+                                                    KEEPALIVE_QOS)
         self.create_subscription(MotorState, 'focus_motor/state', self._on_state, 10,
                                  callback_group=group)
         self.create_subscription(GoalStatusArray, 'focus/_action/status', self._on_goals,
@@ -203,7 +208,7 @@ class FocusPositionsNode(Node):
             self._moving_sequence = None
             return
         try:
-            self._command_pub.publish(motor_command(self, MotorCommand.MODE_KEEPALIVE))
+            self._keepalive_pub.publish(motor_command(self, MotorCommand.MODE_KEEPALIVE))
         except Exception:  # shutting down (Ctrl+C): the driver's watchdog stops the move
             self._moving_sequence = None
 

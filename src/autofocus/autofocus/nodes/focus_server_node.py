@@ -76,6 +76,14 @@ STALL_ALLOWANCE = 0.5
 # what queued while this process was stopped (else a server paused for 2 s blames the
 # camera or the motor, whose messages are waiting in its own queue).
 STALL_GRACE = 0.1
+# ... and only once the executor has woken this many times since (a timer every
+# EXECUTOR_TICK): under load 0.1 s was not always enough for it to deliver the queue (seen:
+# a server stopped for 2.5 s blamed a live camera). The second tick comes from a wait that
+# began after the first one's callbacks, the queued messages among them, were dispatched.
+# An executor that never wakes is judged STALL_GRACE_MAX after the pause regardless.
+EXECUTOR_TICK = 0.05
+STALL_TICKS = 2
+STALL_GRACE_MAX = 1.0
 # The driver's fault after its watchdog stopped a motion (motor_driver_node). When the
 # server hears it, the server was there all along: its keepalives came late because this
 # process was not scheduled (a loaded machine), or were lost on the way. An absolute move
@@ -219,7 +227,12 @@ class FocusServerNode(Node):
         self._watch_motor = False
         self._goal_started = 0.0
         self._last_contact_check = 0.0
-        self._judge_contact_after = 0.0   # STALL_GRACE after a forgiven pause
+        # After a forgiven pause: judge no silence before this time, this executor tick,
+        # unless this time has come (STALL_GRACE, STALL_TICKS, STALL_GRACE_MAX).
+        self._judge_contact_after = 0.0
+        self._judge_after_tick = 0
+        self._judge_anyway_after = 0.0
+        self._executor_ticks = 0
         # Enough for a fly-by pass of 30 s at 30 fps.
         self._metrics = collections.deque(maxlen=1024)
         # (stamp ns, position) of recent motor states: where the lens was during a fly-by.
@@ -244,6 +257,7 @@ class FocusServerNode(Node):
                                               callback_group=self._group)
         self._set_params = self.create_client(SetParameters, f'{sharpness_node}/set_parameters',
                                               callback_group=self._group)
+        self.create_timer(EXECUTOR_TICK, self._tick, callback_group=self._group)
         self._action_server = ActionServer(
             self, Focus, 'focus', execute_callback=self._execute,
             goal_callback=self._on_goal, cancel_callback=self._on_cancel,
@@ -258,6 +272,9 @@ class FocusServerNode(Node):
             self._motor_stall_forgiven = 0.0
             self._state_log.append((Time.from_msg(msg.header.stamp).nanoseconds, msg.position))
             self._changed.notify_all()
+
+    def _tick(self):
+        self._executor_ticks += 1
 
     def _on_metrics(self, msg):
         with self._changed:
@@ -662,15 +679,17 @@ class FocusServerNode(Node):
                 self._motor_stall_forgiven += forgive
                 self._motor_state_received = min(now, self._motor_state_received + forgive)
                 if forgive > 0.0:
-                    self._judge_contact_after = now + STALL_GRACE
+                    self._defer_judgement(now)
             if self._metrics_received >= self._goal_started:
                 forgive = _forgivable(paused, self._camera_timeout, self._metrics_stall_forgiven)
                 self._metrics_stall_forgiven += forgive
                 self._metrics_received = min(now, self._metrics_received + forgive)
                 if forgive > 0.0:
-                    self._judge_contact_after = now + STALL_GRACE
+                    self._defer_judgement(now)
         self._last_contact_check = now
-        if now < self._judge_contact_after:
+        if now < self._judge_anyway_after and (
+                now < self._judge_contact_after
+                or self._executor_ticks < self._judge_after_tick):
             return
         if self._watch_motor and now - self._motor_state_received > self._motor_state_timeout:
             raise GoalEnded(
@@ -687,6 +706,11 @@ class FocusServerNode(Node):
                 f"{self.resolve_topic_name('sharpness/metrics')} for "
                 f'{now - self._metrics_received:.1f} s (camera_timeout {self._camera_timeout:g} '
                 's): is the camera publishing and the sharpness node running?')
+
+    def _defer_judgement(self, now):
+        self._judge_contact_after = now + STALL_GRACE
+        self._judge_after_tick = self._executor_ticks + STALL_TICKS
+        self._judge_anyway_after = now + STALL_GRACE_MAX
 
     # The sharpness node's ROI --------------------------------------------------------------
 

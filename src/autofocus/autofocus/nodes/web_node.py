@@ -7,6 +7,7 @@ Subscribes  camera/image_raw     sensor_msgs/Image, only while a page shows the 
             sharpness            std_msgs/Float64, plotted over time
             focus_motor/state    autofocus_interfaces/MotorState
 Publishes   focus_motor/command  relative moves (the page's jog buttons)
+            focus_motor/keepalive  while a jog runs (best effort)
 Calls       <sharpness_node>/get_parameters, set_parameters_atomically (the ROI)
             the focus action (goals, cancel, feedback)
 All names are relative: run the node in a camera's namespace and the page follows that
@@ -37,7 +38,8 @@ from std_msgs.msg import Float64
 from autofocus.core import strategies
 from autofocus.core.focus_request import FocusDefaults, resolve
 from autofocus.io.preview import preview_jpeg
-from autofocus.nodes.node_tools import ConfigError, IMAGE_QOS, declare, motor_command, run_node
+from autofocus.nodes.node_tools import (
+    ConfigError, IMAGE_QOS, KEEPALIVE_QOS, declare, motor_command, run_node)
 from autofocus.nodes.web_server import BadRequest, StreamSettings, WebServer
 
 ROI_NAMES = ('roi_x', 'roi_y', 'roi_width', 'roi_height')
@@ -135,6 +137,9 @@ class WebNode(Node):
         self.create_subscription(Float64, 'sharpness', self._on_sharpness, 10)
         self.create_subscription(MotorState, 'focus_motor/state', self._on_motor_state, 10)
         self._command_pub = self.create_publisher(MotorCommand, 'focus_motor/command', 10)
+        # Keepalives best effort, newest only, as the focus server sends them (node_tools).
+        self._keepalive_pub = self.create_publisher(MotorCommand, 'focus_motor/keepalive',
+                                                    KEEPALIVE_QOS)
         self._get_params = self.create_client(GetParameters, f'{sharpness_node}/get_parameters')
         self._set_params = self.create_client(SetParametersAtomically,
                                               f'{sharpness_node}/set_parameters_atomically')
@@ -201,7 +206,7 @@ class WebNode(Node):
         if motor is not None and motor['sequence'] == sequence and not motor['moving']:
             self._jog_running = None
             return
-        self._command_pub.publish(motor_command(self, MotorCommand.MODE_KEEPALIVE))
+        self._keepalive_pub.publish(motor_command(self, MotorCommand.MODE_KEEPALIVE))
 
     def _on_motor_state(self, msg):
         self._motor = {'sequence': msg.last_command_sequence,

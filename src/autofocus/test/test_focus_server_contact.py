@@ -364,3 +364,42 @@ def test_flyby_on_a_dc_motor_scans_stop_and_go_and_says_so(ros, rig, tmp_path, m
     assert stops == sorted(stops), stops
     assert stops == pytest.approx([100.0 * i for i in range(11)], abs=99.0), stops
     assert 'scanning stop-and-go' in server.log()
+
+
+def test_a_lost_first_stop_is_sent_again_until_the_driver_echoes_one(ros, node_process):
+    """A goal starts with a stop the driver must echo (proof that commands reach it). A
+    command published before the driver's reader has matched the server's writer is lost:
+    the server sends the stop again until one is echoed, instead of failing 10 s later.
+    The test plays a driver that drops the first stop it receives."""
+    server = node_process('autofocus', 'focus_server', params={
+        'range_min': 0.0, 'range_max': 300.0, 'sweep_step': 100.0, 'settle_time': 0.0,
+        'move_timeout': 10.0})
+    states = ros.node.create_publisher(MotorState, 'focus_motor/state', 10)
+    heard, acted = [], []
+
+    def on_command(msg):
+        heard.append(msg)
+        if msg.mode == MotorCommand.MODE_STOP and len(
+                [c for c in heard if c.mode == MotorCommand.MODE_STOP]) == 1:
+            return                           # lost on the way
+        acted.append(msg.sequence)
+
+    ros.node.create_subscription(MotorCommand, 'focus_motor/command', on_command, 10)
+
+    def publish_state():
+        states.publish(MotorState(position=0.0, position_measured=True, position_known=True,
+                                  min_position=0.0, max_position=1000.0,
+                                  last_command_sequence=acted[-1] if acted else 0))
+
+    ros.node.create_timer(0.05, publish_state)
+    action = FocusAction(ros)
+    assert action.wait_for_server(), server.log()
+    handle = action.send(Focus.Goal(strategy='sweep', timeout=60.0))
+    assert handle.accepted
+    # Contact confirmed by the second stop: the search commands its first move.
+    assert wait_for(lambda: any(c.mode == MotorCommand.MODE_ABSOLUTE for c in heard), 20.0), \
+        ([c.mode for c in heard], server.log())
+    stops = [c for c in heard if c.mode == MotorCommand.MODE_STOP]
+    assert len(stops) >= 2 and stops[0].sequence != stops[1].sequence
+    assert wait_for(handle.cancel_goal_async().done, 10.0)
+    assert action.result(handle, 30.0).status == GoalStatus.STATUS_CANCELED

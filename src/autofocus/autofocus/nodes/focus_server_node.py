@@ -91,6 +91,7 @@ STALL_GRACE_MAX = 1.0
 # cannot keep the contact, and the goal fails saying so.
 CONTACT_FAULT = 'lost contact:'
 MAX_CONTACT_RESUMES = 3
+CONTACT_RESEND = 1.0  # s between stops sent at a goal's start until the driver echoes one
 
 
 def _forgivable(paused, timeout, forgiven):
@@ -650,10 +651,23 @@ class FocusServerNode(Node):
         return None
 
     def _confirm_contact(self):
-        sequence = self._stop_motor()
+        # Sent again every CONTACT_RESEND s until echoed: a command published before the
+        # driver's reader has matched this writer is lost once its lifespan has passed (a
+        # freshly started pair on a loaded machine: seen as a goal failing 10 s later).
+        sent = {self._stop_motor()}
+        resend_at = time.monotonic() + CONTACT_RESEND
+
+        def echoed():
+            nonlocal resend_at
+            if self._motor_state.last_command_sequence in sent:
+                return self._motor_state
+            if time.monotonic() >= resend_at:
+                sent.add(self._stop_motor())
+                resend_at = time.monotonic() + CONTACT_RESEND
+            return None
+
         return self._wait_for(
-            lambda: self._motor_state if self._motor_state.last_command_sequence == sequence
-            else None, self._move_timeout, Focus.Result.MOTOR_CONTACT_LOST,
+            echoed, self._move_timeout, Focus.Result.MOTOR_CONTACT_LOST,
             'the motor driver publishes its state but did not act on a stop command within '
             f'{self._move_timeout:g} s: are its commands reaching it (clocks synchronised, '
             'within its max_command_age)?')

@@ -34,19 +34,26 @@ from __future__ import annotations
 
 import bisect
 import math
+import statistics
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Generator, Sequence
 
-from autofocus.core.strategies.base import Move, Outcome, Sample
+from autofocus.core.strategies.base import FLAT_CURVE, Move, Outcome, Sample
 from autofocus.core.strategies.peak_fitting import (
-    _bends, _merge_duplicates, _noise, _success, find_peaks, gaussian_peak,
-    peak_beyond_edge, peak_fit)
+    _bends, _flat_outcome, _merge_duplicates, _noise, _success, find_peaks, gaussian_peak,
+    peak_beyond_edge, peak_contrast, peak_fit)
 from autofocus.core.strategies.search import Search, Steps
 
 # A stream of fewer frames than this cannot place a peak.
 MIN_STREAM_SAMPLES = 5
 # The refine at rest: the streamed estimate and this many fine steps either side.
 REFINE_STEPS = 1
+# The stream's floor and noise (FlybySearch._confirm): its frames at least this many
+# coarse steps from the peak, and at least this many triples of them.
+TAIL_DISTANCE = 1.5
+MIN_TAIL_BENDS = 5
+# A weak streamed peak is measured again at rest, at most this many more frames.
+MAX_CONFIRM_FRAMES = 6
 
 
 @dataclass(frozen=True)
@@ -235,7 +242,9 @@ class FlybySearch(Search):
             if flat:
                 return flat
         else:
-            flat = self._judge(coarse, what)       # NO_SIGNAL, then FLAT_CURVE
+            # NO_SIGNAL, then FLAT_CURVE by contrast only: whether the peak stands out of
+            # the noise is decided after the refine (:meth:`_confirm`).
+            flat = self._judge(coarse, what, contrast_only=True)
             if flat:
                 return flat
         reach = 0.5 * c.coarse_step
@@ -253,10 +262,76 @@ class FlybySearch(Search):
         if dark is not None:
             return dark
         estimate = peak_fit(refined, c.fine_step * 1e-3).position
+        if not self.fell_back:
+            flat = yield from self._confirm(coarse, refined, estimate, what)
+            if flat:
+                return flat
         position, value = yield from self._final(estimate)
         outcome = _success(position, value, estimate, refined, what + ' + refine at rest',
                            find_peaks(coarse, c.bimodal_ratio))
         return outcome
+
+    def _confirm(self, stream: Sequence[Sample], refined: list[Sample], estimate: float,
+                 what: str) -> Generator[Move, Sample, Outcome | None]:
+        """FLAT_CURVE unless the frames at rest at the streamed peak stand out of the noise.
+
+        The stream's single frames cannot judge their own peak: its sharpest frame is the
+        largest of 30-odd noisy readings, and their scatter, taken by medians, collapses
+        where a textureless frame's readings sit at the measure's floor with rare upward
+        spikes (flicker, noise): that "peak" then looked infinitely significant. So the
+        peak is measured again, at rest: the mean of the refine's frames within
+        ``fine_step`` of the fitted peak (fresh frames, not chosen for being high) must
+        stand ``min_peak_significance`` standard errors over the stream's floor (the mean
+        of its frames at least :data:`TAIL_DISTANCE` ``coarse_step`` from the peak); one
+        frame's noise is the RMS of those frames' scatter about the straight line through
+        their neighbours (:func:`_bends`; an RMS, so readings stuck at a floor cannot
+        make it 0). A weak peak short of that takes more frames at the fitted peak (at
+        most :data:`MAX_CONFIRM_FRAMES`, none once even that many could not reach it at
+        half the height seen), as coarse_fine measures a weak scan again. Too few frames
+        away from the peak: the stream's own judgement (contrast and scatter, as the other
+        strategies' scans).
+        """
+        c = self.config
+        spacing = max(stream_gap(stream), 1e-9)
+        tails = sorted(s for s in stream if abs(s[0] - estimate) >= TAIL_DISTANCE * c.coarse_step)
+        bends = _bends(tails, max_span=3.0 * spacing)
+        if len(bends) < MIN_TAIL_BENDS:
+            noise, dof = self._measured_noise()
+            return _flat_outcome(stream, c, what, '', noise, dof)
+        top = [v for p, v in refined if abs(p - estimate) <= 1.01 * c.fine_step]
+        if not top:
+            top = [min(refined, key=lambda sample: abs(sample[0] - estimate))[1]]
+        floor = statistics.fmean(v for _, v in tails)
+        sigma = math.sqrt(statistics.fmean(b * b for b in bends))
+
+        def significance(count):
+            error = sigma * math.sqrt(1.0 / count + 1.0 / len(tails))
+            height = statistics.fmean(top) - floor
+            return height / error if error > 0.0 else (math.inf if height > 0.0 else 0.0)
+
+        extra = 0
+        while (z := significance(len(top))) < c.min_peak_significance:
+            reachable = significance(len(top) + MAX_CONFIRM_FRAMES - extra)
+            if extra >= MAX_CONFIRM_FRAMES or reachable < 2.0 * c.min_peak_significance \
+                    and z < 0.5 * c.min_peak_significance:
+                break
+            sample = yield from self._visit(estimate, 'fine')
+            refined.append(sample)
+            top.append(sample[1])
+            extra += 1
+        if z >= c.min_peak_significance:
+            return None
+        last_position, last_value = self.samples[-1]
+        return Outcome(
+            success=False, position=last_position, sharpness=last_value, error=FLAT_CURVE,
+            message=(f'no focus peak: the {what} varied by '
+                     f'{peak_contrast(v for _, v in stream):.1%}, but the {len(top)} frames '
+                     f'at rest around its sharpest point ({estimate:g}) stand only {z:.1f} '
+                     f'standard errors over the floor of the stream ({floor:.4g}, from '
+                     f'{len(tails)} frames away from it; one frame\'s noise {sigma:.3g}); a '
+                     f'peak needs {c.min_peak_significance:g}. The streamed peak was noise '
+                     f'(flicker?) or too weak for one pass: coarse_fine measures it again '
+                     f'at rest'))
 
     def _refine(self, estimate: float, noise: float = 0.0):
         """Samples at rest around ``estimate`` until the sharpest has a neighbour each side."""

@@ -792,11 +792,19 @@ def test_flyby_ends_within_one_fine_step_with_a_few_frames_at_rest():
         assert outcome.position == lens.position
         errors.append(abs(outcome.position - peak))
         phases = [move.phase for move in lens.moves]
-        # One move to the nearer end, one sweep to the other, a short refine, the final.
-        assert phases[:2] == ['flyby', 'flyby'] and phases[-1] == 'final'
-        assert isinstance(lens.moves[1], strategies.Sweep)
-        assert lens.moves[1].target == (1000.0 if start <= 500.0 else 0.0)
-        assert 3 <= phases.count('fine') <= 23
+        # To the nearer end (a sweep at the pass's speed, none when the lens is there), the
+        # pass to the other end, back towards the peak at the same speed when it is more
+        # than coarse_step away, a short refine at rest, the final move.
+        sweeps = [move for move in lens.moves if isinstance(move, strategies.Sweep)]
+        near, far = (0.0, 1000.0) if start <= 500.0 else (1000.0, 0.0)
+        passes = [sweep.target for sweep in sweeps[:2]]
+        assert passes[:2] == ([far] if start == near else [near, far]) + (
+            [] if start != near else passes[1:2])
+        assert len(sweeps) <= 3 and all(move.phase == 'flyby' for move in sweeps)
+        at_rest = [move for move in lens.moves if not isinstance(move, strategies.Sweep)]
+        assert {move.phase for move in at_rest} <= {'fine', 'final'}
+        assert phases[-1] == 'final'
+        assert 3 <= phases.count('fine') <= 32
         assert 'fly-by scan' in outcome.message and 'stop-and-go' not in outcome.message
     assert max(errors) <= config.fine_step, max(errors)
 
@@ -842,19 +850,27 @@ def test_flyby_with_a_stream_missing_an_end_falls_back_to_stop_and_go():
 def test_flyby_protocol_and_streamed_samples():
     search = make_search('flyby', SearchConfig(), 900.0)
     first = search.start()
-    assert first == Move(1000.0, phase='flyby')
-    with pytest.raises(RuntimeError, match='Sweep'):
-        search.observe_stream([(1.0, 1.0)])
-    sweep = search.observe(1000.0, 0.1)
+    # To the nearer end at the pass's speed: a Sweep, answered with observe_stream.
+    assert first == strategies.Sweep(1000.0)
+    with pytest.raises(RuntimeError, match='observe_stream'):
+        search.observe(1000.0, 0.1)
+    lens = Lens(gaussian(333.0, 40.0, 0.1), start=900.0)
+    approach = lens.sweep(first)
+    sweep = search.observe_stream(approach)
     assert isinstance(sweep, strategies.Sweep) and sweep.target == 0.0
     with pytest.raises(RuntimeError, match='observe_stream'):
         search.observe(500.0, 1.0)
     with pytest.raises(ValueError):
         search.observe_stream([(500.0, float('nan'))])
-    lens = Lens(gaussian(333.0, 40.0, 0.1), start=1000.0)
     stream = lens.sweep(sweep)
     step = search.observe_stream(stream)
-    assert search.samples[1:] == stream and search.phase == step.phase == 'fine'
+    assert search.samples == approach + stream
+    # The peak is far from the pass's end: back at the pass's speed, then the refine.
+    assert isinstance(step, strategies.Sweep) and 300.0 <= step.target <= 340.0
+    step = search.observe_stream(lens.sweep(step))
+    assert search.phase == step.phase == 'fine'
+    with pytest.raises(RuntimeError, match='Sweep'):
+        search.observe_stream([(1.0, 1.0)])
     while not isinstance(step, Outcome):
         step = search.observe(*lens.move(step))
     assert step.success and abs(step.position - 333.0) <= 10.0

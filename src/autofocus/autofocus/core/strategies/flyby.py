@@ -41,7 +41,8 @@ from typing import Generator, Sequence
 from autofocus.core.strategies.base import FLAT_CURVE, Move, Outcome, Sample
 from autofocus.core.strategies.peak_fitting import (
     _bends, _flat_outcome, _merge_duplicates, _noise, _success, find_peaks, gaussian_peak,
-    peak_beyond_edge, peak_contrast, peak_fit)
+    peak_beyond_edge, peak_contrast, peak_fit, repeat_noise, rival_tops)
+from autofocus.core.strategies.coarse_fine import WEAK_PEAK, _rms
 from autofocus.core.strategies.search import Search, Steps
 
 # A stream of fewer frames than this cannot place a peak.
@@ -216,7 +217,11 @@ class FlybySearch(Search):
         if self.positions_while_moving:
             up = c.backlash > 0 or abs(self._here - c.range_min) <= abs(self._here - c.range_max)
             first, last = (c.range_min, c.range_max) if up else (c.range_max, c.range_min)
-            yield from self._visit(first, 'flyby')
+            if abs(self._here - first) > 1e-9:
+                # To the pass's start at the pass's speed: a frame at rest there would add
+                # a settle and a frame's latency for nothing. Its frames are reported but
+                # the curve is the pass's alone (with backlash they lie the other way).
+                yield Sweep(first)
             stream = yield Sweep(last)
             self.stream = list(stream)
             gap = stream_gap(stream)
@@ -256,8 +261,13 @@ class FlybySearch(Search):
         # The noise of one frame, from the curve's tails, where it is straight and where
         # motion blur changes little (as coarse_fine takes it from its coarse scan).
         tails = [p for p in coarse if abs(p[0] - estimate) >= 1.5 * c.coarse_step]
-        noise = _noise(_bends(sorted(tails)))
-        refined = yield from self._refine(estimate, noise)
+        bends = _bends(sorted(tails))
+        noise = _noise(bends)
+        # A weak peak (as coarse_fine's WEAK_PEAK; the tails' RMS, as their median may see
+        # only a floor's ties): the refine measures its fitted top again for the noise there.
+        values = [v for _, v in coarse]
+        weak = max(values) - min(values) < WEAK_PEAK * max(noise, _rms(bends))
+        refined = yield from self._refine(estimate, noise, weak)
         dark = self._dark(what + ' + refine at rest')
         if dark is not None:
             return dark
@@ -292,6 +302,7 @@ class FlybySearch(Search):
         strategies' scans).
         """
         c = self.config
+        stream = self._lit(stream)              # dark frames read the dark, not the floor
         spacing = max(stream_gap(stream), 1e-9)
         tails = sorted(s for s in stream if abs(s[0] - estimate) >= TAIL_DISTANCE * c.coarse_step)
         bends = _bends(tails, max_span=3.0 * spacing)
@@ -333,28 +344,48 @@ class FlybySearch(Search):
                      f'(flicker?) or too weak for one pass: coarse_fine measures it again '
                      f'at rest'))
 
-    def _refine(self, estimate: float, noise: float = 0.0):
-        """Samples at rest around ``estimate`` until the sharpest has a neighbour each side."""
+    def _refine(self, estimate: float, noise: float = 0.0, weak: bool = False):
+        """Samples at rest around ``estimate`` until the sharpest has a neighbour each side
+        and the fit is sure; a ``weak`` peak's fitted top measured again (the noise there,
+        which a frame's signal raises over the floor's), and two tops within the noise
+        measured again (:func:`rival_tops`), as coarse_fine's fine scan."""
         c = self.config
         clip = [min(max(estimate + k * c.fine_step, c.range_min), c.range_max)
                 for k in range(-REFINE_STEPS, REFINE_STEPS + 1)]
         targets = sorted(set(clip))
         if c.backlash <= 0 and abs(targets[-1] - self._here) < abs(targets[0] - self._here):
             targets.reverse()
+        # Back from the pass's end at the pass's speed, as far as the first target (below
+        # it with backlash, to approach it from below): the frames on the way are reported,
+        # not used (the refine is measured at rest). Not after a stop-and-go scan.
+        back = targets[0] - (c.backlash if c.backlash > 0 and targets[0] < self._here else 0.0)
+        back = min(max(back, c.range_min), c.range_max)
+        if not self.fell_back and abs(back - self._here) > c.coarse_step:
+            yield Sweep(back)
         refined = []
         for target in targets:
             refined.append((yield from self._visit(target, 'fine')))
         budget = 2 * int(math.ceil(c.coarse_step / c.fine_step))
+        tolerance = c.fine_step * 1e-3
+        top_noise, top_measured = 0.0, not weak
         while budget > 0:
-            points = _merge_duplicates(refined, c.fine_step * 1e-3)
+            points = _merge_duplicates(refined, tolerance)
             best = max(range(len(points)), key=lambda i: points[i][1])
             low = max(c.range_min, points[0][0] - c.fine_step)
             high = min(c.range_max, points[-1][0] + c.fine_step)
+            fit = peak_fit(points, tolerance, max(noise, top_noise))
             if best == 0 and points[0][0] > c.range_min:
                 targets = [low]
             elif best == len(points) - 1 and points[-1][0] < c.range_max:
                 targets = [high]
-            elif peak_fit(points, c.fine_step * 1e-3, noise).error > c.fine_step / 4.0:
+            elif not top_measured and math.isfinite(fit.error):
+                targets = sorted(sorted((x for x, _ in fit.fitted),
+                                        key=lambda x: abs(x - fit.position))[:3])
+                top_measured = True
+            elif again := rival_tops(refined, fit, max(noise, top_noise), c.coarse_step,
+                                     tolerance):
+                targets = sorted(sorted(again, key=lambda p: abs(p - fit.position))[:budget])
+            elif fit.error > c.fine_step / 4.0:
                 # A noisy top: a wider fit pins the vertex down (as coarse_fine does).
                 targets = [t for t in (low, high) if all(abs(t - p) > 1e-9 for p, _ in points)]
             else:
@@ -366,4 +397,6 @@ class FlybySearch(Search):
                 targets.reverse()
             for target in targets:
                 refined.append((yield from self._visit(target, 'fine')))
+            if weak and top_measured:
+                top_noise = max(top_noise, repeat_noise(refined, tolerance)[0])
         return refined

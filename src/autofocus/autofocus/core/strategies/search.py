@@ -117,13 +117,18 @@ class Search:
         dark = _no_signal_outcome(self.samples, self._signals, self.config, what)
         if dark is not None:
             return dark
-        unlit = {sample for sample, signal in zip(self.samples, self._signals)
-                 if signal is not None and signal[0] < self.config.min_signal_level}
-        lit = [sample for sample in samples if sample not in unlit] or list(samples)
+        lit = self._lit(samples)
         if contrast_only and peak_contrast(v for _, v in lit) >= self.config.min_peak_contrast:
             return None
         noise, dof = self._measured_noise()
         return _flat_outcome(lit, self.config, what, hint, noise, dof)
+
+    def _lit(self, samples: Sequence[Sample]) -> list[Sample]:
+        """``samples`` without those measured on frames below ``min_signal_level`` (all of
+        them if none is lit)."""
+        unlit = {sample for sample, signal in zip(self.samples, self._signals)
+                 if signal is not None and signal[0] < self.config.min_signal_level}
+        return [sample for sample in samples if sample not in unlit] or list(samples)
 
     def _dark(self, what: str) -> Outcome | None:
         """NO_SIGNAL if the sharpest frame seen so far has no signal (checked again before

@@ -47,8 +47,10 @@ from autofocus.core.strategies.search import Search, Steps
 
 # A stream of fewer frames than this cannot place a peak.
 MIN_STREAM_SAMPLES = 5
-# The refine at rest: the streamed estimate and this many fine steps either side.
-REFINE_STEPS = 1
+# The refine at rest: the streamed estimate and this many fine steps either side (as
+# coarse_fine's fine scan: a parabola through three samples a fine step apart leans
+# towards the middle one on a Gaussian top, a quarter of a depth of field on a weak peak).
+REFINE_STEPS = 2
 # The stream's floor and noise (FlybySearch._confirm): its frames at least this many
 # coarse steps from the peak, and at least this many triples of them.
 TAIL_DISTANCE = 1.5

@@ -292,16 +292,18 @@ class FlybySearch(Search):
         where a textureless frame's readings sit at the measure's floor with rare upward
         spikes (flicker, noise): that "peak" then looked infinitely significant. So the
         peak is measured again, at rest: the mean of the refine's frames within
-        ``fine_step`` of the fitted peak (fresh frames, not chosen for being high) must
-        stand ``min_peak_significance`` standard errors over the stream's floor (the mean
-        of its frames at least :data:`TAIL_DISTANCE` ``coarse_step`` from the peak); one
-        frame's noise is the RMS of those frames' scatter about the straight line through
-        their neighbours (:func:`_bends`; an RMS, so readings stuck at a floor cannot
-        make it 0). A weak peak short of that takes more frames at the fitted peak (at
-        most :data:`MAX_CONFIRM_FRAMES`, none once even that many could not reach it at
-        half the height seen), as coarse_fine measures a weak scan again. Too few frames
-        away from the peak: the stream's own judgement (contrast and scatter, as the other
-        strategies' scans).
+        ``fine_step`` of the fitted peak must stand ``min_peak_significance`` standard
+        errors over the stream's floor (the mean of its frames at least
+        :data:`TAIL_DISTANCE` ``coarse_step`` from the peak); one frame's noise is the
+        larger of the RMS of those frames' scatter about the straight line through their
+        neighbours (:func:`_bends`; an RMS, so readings stuck at a floor cannot make it
+        0) and the spread of the refine's repeated positions (the refine measures a weak
+        or ambiguous top again, and chose the peak from those frames: the threshold, 8,
+        leaves room for that choice). A weak peak short of that takes more frames at the
+        fitted peak (at most :data:`MAX_CONFIRM_FRAMES`, none once even that many could
+        not reach it at half the height seen), as coarse_fine measures a weak scan again.
+        Too few frames away from the peak: the stream's own judgement (contrast and
+        scatter, as the other strategies' scans).
         """
         c = self.config
         stream = self._lit(stream)              # dark frames read the dark, not the floor
@@ -315,9 +317,13 @@ class FlybySearch(Search):
         if not top:
             top = [min(refined, key=lambda sample: abs(sample[0] - estimate))[1]]
         floor = statistics.fmean(v for _, v in tails)
-        sigma = math.sqrt(statistics.fmean(b * b for b in bends))
+        scatter = math.sqrt(statistics.fmean(b * b for b in bends))
 
         def significance(count):
+            # One frame's noise: the larger of the tails' scatter and the spread of the
+            # positions measured more than once at rest (a few dozen single frames at a
+            # floor can show little of the noise by chance).
+            sigma = max(scatter, repeat_noise(refined, 1e-3 * c.fine_step)[0])
             error = sigma * math.sqrt(1.0 / count + 1.0 / len(tails))
             height = statistics.fmean(top) - floor
             return height / error if error > 0.0 else (math.inf if height > 0.0 else 0.0)
@@ -341,7 +347,7 @@ class FlybySearch(Search):
                      f'{peak_contrast(v for _, v in stream):.1%}, but the {len(top)} frames '
                      f'at rest around its sharpest point ({estimate:g}) stand only {z:.1f} '
                      f'standard errors over the floor of the stream ({floor:.4g}, from '
-                     f'{len(tails)} frames away from it; one frame\'s noise {sigma:.3g}); a '
+                     f'{len(tails)} frames away from it); a '
                      f'peak needs {c.min_peak_significance:g}. The streamed peak was noise '
                      f'(flicker?) or too weak for one pass: coarse_fine measures it again '
                      f'at rest'))

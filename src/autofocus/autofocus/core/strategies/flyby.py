@@ -300,8 +300,8 @@ class FlybySearch(Search):
         0) and the spread of the refine's repeated positions (the refine measures a weak
         or ambiguous top again, and chose the peak from those frames: the threshold, 8,
         leaves room for that choice). A weak peak short of that takes more frames at the
-        fitted peak (at most :data:`MAX_CONFIRM_FRAMES`, none once even that many could
-        not reach it at half the height seen), as coarse_fine measures a weak scan again.
+        fitted peak (at most :data:`MAX_CONFIRM_FRAMES`; none once even the frames left
+        could not reach it at the height seen), as coarse_fine measures a weak scan again.
         Too few frames away from the peak: the stream's own judgement (contrast and
         scatter, as the other strategies' scans).
         """
@@ -330,9 +330,9 @@ class FlybySearch(Search):
 
         extra = 0
         while (z := significance(len(top))) < c.min_peak_significance:
-            reachable = significance(len(top) + MAX_CONFIRM_FRAMES - extra)
-            if extra >= MAX_CONFIRM_FRAMES or reachable < 2.0 * c.min_peak_significance \
-                    and z < 0.5 * c.min_peak_significance:
+            # Give up once even the frames left, at the height seen so far, could not
+            # reach the threshold (a flat scene's "peak" stops at once).
+            if significance(len(top) + MAX_CONFIRM_FRAMES - extra) < c.min_peak_significance:
                 break
             sample = yield from self._visit(estimate, 'fine')
             refined.append(sample)

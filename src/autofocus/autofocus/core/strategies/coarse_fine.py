@@ -51,6 +51,12 @@ class CoarseFineSearch(Search):
        - fit the peak (:func:`peak_fit`: least-squares parabola over the densely sampled
          top half); fewer than two of the fitted samples on one side of its vertex, and
          nothing measured one ``fine_step`` past them: measure there;
+       - a weak peak (lower than :data:`WEAK_PEAK` noise sigmas): the three fitted samples
+         nearest the vertex measured again, once; from then on the noise is at least
+         their repeats' spread (a frame's noise grows with its signal, and tails that
+         read the measure's floor show little of it);
+       - a second top within the noise of the best, left out of the fit
+         (:func:`rival_tops`): both and the samples between measured again;
        - the standard error of the vertex is at most ``fine_step / 4``: done. The noise of
          one sample is the larger of the fit's residuals and the noise seen where the
          curve is straight (:func:`_bends`: the coarse scan away from the peak, and the
@@ -100,16 +106,16 @@ class CoarseFineSearch(Search):
         while budget > 0:
             points = _merge_duplicates(scanned, tolerance)
             best = max(range(len(points)), key=lambda i: points[i][1])
-            # Noise: the coarse scan's tails, and the dense samples except the tip. Their
-            # median ignores the few bends that are the curve's; where most of the tails
-            # read the measure's floor (a weak peak) it sees little but the floor's ties,
-            # so the tails' RMS bounds it from below, and so does the noise measured at
-            # the top once it is (below).
+            # Noise: the coarse scan's tails, and the dense samples except the tip (their
+            # median ignores the few bends that are the curve's), and once measured, the
+            # noise at the top (below). Whether the peak is weak: against the tails' RMS
+            # too, as where most of them read the measure's floor their median sees
+            # little but the floor's ties.
             bends = tails + _bends(points, max_span=2.0 * gap, skip=points[best][0])
             noise = max(_noise(bends), top_noise)
             fit = peak_fit(points, tolerance, noise, max_gap=gap)
             values = [v for _, v in points]
-            weak = max(values) - min(values) < WEAK_PEAK * noise
+            weak = max(values) - min(values) < WEAK_PEAK * max(noise, _rms(tails))
             if best > 0 and points[best][0] - points[best - 1][0] > gap:
                 targets = [points[best][0] - c.fine_step]
             elif best < len(points) - 1 and points[best + 1][0] - points[best][0] > gap:

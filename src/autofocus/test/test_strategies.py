@@ -964,6 +964,33 @@ def test_flyby_and_coarse_fine_place_a_weak_peak_honestly():
         assert found >= 24, (name, found)
 
 
+def test_coarse_fine_measures_a_weak_top_again_rather_than_trust_the_floors_noise():
+    # The benchmark's one false focus (seed 1, low texture, high noise): the first reading
+    # at each position as recorded there (x 1e4), the coarse tails at the measure's floor
+    # (2.0), two low frames beside the true top (746.7). Trusting the tails' noise, the
+    # fit went to 789.8, 1.23 depth of field (34.9) off. Readings taken again are the
+    # noise-free curve.
+    first = {0: 2.93, 100: 2.04, 200: 2.26, 300: 2.0, 400: 2.21, 500: 2.52, 600: 2.0,
+             700: 3.31, 800: 4.18, 900: 2.8, 1000: 2.04, 764: 3.3, 774: 2.98, 784: 4.74,
+             794: 4.63}
+
+    def curve(x):
+        return 2.0 + 2.7 * math.exp(-0.5 * ((x - 746.7) / 42.0) ** 2)
+
+    class Recorded(Lens):
+        def move(self, move):
+            position, _ = super().move(move)
+            near = [p for p in first if abs(p - position) < 0.5]
+            return position, (first.pop(near[0]) if near else curve(position))
+
+    lens = Recorded(curve, start=1000.0)
+    search = make_search('coarse_fine', SearchConfig(), 1000.0)
+    outcome = run(search, lens)
+    assert outcome.success and abs(outcome.position - 746.7) <= 34.9, outcome.message
+    positions = [round(p, 6) for p, _ in search.samples]
+    assert len(positions) > len(set(positions))          # some position measured again
+
+
 def test_rival_tops_measures_two_tops_within_the_noise_again():
     # The benchmark's false focus: the best fine sample at 784 and another top at 749,
     # past two low samples, within the noise of it; the fit saw only the 784 side.

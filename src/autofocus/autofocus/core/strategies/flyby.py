@@ -121,21 +121,30 @@ def stream_gap(samples: Sequence[Sample]) -> float:
 class FlybySearch(Search):
     """Fly-by scan of the whole range, a short refine at rest around its peak, go there.
 
-    1. Move to the end of the range nearer the motor (the lower end with backlash, so the
-       sweep and the refine approach from below), one frame there.
+    1. :class:`Sweep` to the end of the range nearer the motor (the lower end with
+       backlash, so the pass and the refine approach from below); none when the lens is
+       there. Its frames are reported but not used (with backlash they lie the other way),
+       and no frame is taken at rest there (a settle and a frame's latency for nothing).
     2. :class:`Sweep` to the other end; the stream is the coarse curve. Too sparse a
        stream (see the module docstring) -> a stop-and-go coarse scan instead.
-    3. A flat stream -> FLAT_CURVE; a sharpest sample at an end with the curve still
-       rising toward it -> PEAK_OUT_OF_RANGE (the lens left at the sharpest sample).
+    3. No signal -> NO_SIGNAL; a contrast below ``min_peak_contrast`` -> FLAT_CURVE; a
+       sharpest sample at an end with the curve still rising toward it ->
+       PEAK_OUT_OF_RANGE (the lens left at the sharpest sample).
     4. Estimate: :func:`gaussian_peak` over the stream.
-    5. Refine at rest: ``estimate`` and :data:`REFINE_STEPS` ``fine_step`` either side;
-       while the sharpest of these is the lowest or highest, one more ``fine_step`` past it,
-       and while the fitted vertex's standard error (with the noise of one frame taken
-       from the stream's tails) exceeds ``fine_step / 4`` (a noisy top), one more either
-       side (at most ``2 * coarse_step / fine_step`` more). The
-       peak is :func:`peak_fit` over the refine's samples only
-       (streamed values are lower: motion blur).
-    6. Final move; Outcome (BIMODAL warning when the stream showed two peaks).
+    5. :class:`Sweep` back towards it (to the refine's first position, below it with
+       backlash) when that is more than ``coarse_step`` away; frames not used.
+    6. Refine at rest: ``estimate`` and :data:`REFINE_STEPS` ``fine_step`` either side;
+       while the sharpest of these is the lowest or highest, one more ``fine_step`` past
+       it; a weak peak (lower than ``WEAK_PEAK`` times the stream's tails' noise) has its
+       three fitted samples nearest the vertex measured again (the noise at the top);
+       two tops within the noise (:func:`rival_tops`) are measured again with what lies
+       between; while the fitted vertex's standard error exceeds ``fine_step / 4`` (a
+       noisy top), one more either side (at most ``2 * coarse_step / fine_step`` more in
+       all). The peak is :func:`peak_fit` over the refine's samples only (streamed values
+       are lower: motion blur).
+    7. Confirm it at rest (:meth:`_confirm`): FLAT_CURVE unless the frames at the fitted
+       peak stand ``min_peak_significance`` standard errors over the stream's floor.
+    8. Final move; Outcome (BIMODAL warning when the stream showed two peaks).
     """
 
     name = 'flyby'

@@ -924,8 +924,9 @@ class FloorLens(Lens):
 def test_flyby_never_claims_focus_on_a_flat_stream_at_the_floor_with_spikes():
     # The stream's scatter, taken by medians, is 0 when most readings sit at the floor:
     # the old rule saw an infinitely significant "peak" in a spike (2 of 120 flat scenes
-    # in the benchmark at seed 1, 10 at seed 2). The frames at rest at the streamed peak
-    # must now stand out of the stream's floor and noise.
+    # in the benchmark at seed 1, 10 at seed 2, before it passed the stream's signal
+    # figures). The frames at rest at the streamed peak must now stand out of the
+    # stream's floor and noise.
     fooled = flat = 0
     for seed in range(40):
         lens = FloorLens(0.0, 500.0, 30.0, 0.15, seed, start=(0.0, 1000.0, 400.0)[seed % 3])

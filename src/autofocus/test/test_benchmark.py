@@ -161,8 +161,35 @@ def test_flyby_in_the_closed_loop_places_each_frame_where_the_lens_was():
     for position, value in stream:
         assert 1000.0 - abs(position - 612.0) == pytest.approx(value, abs=1e-6)
     assert outcome.success and abs(outcome.position - 612.0) <= 10.0
-    # One pass at 1000 units/s over 1000 units, a move to the start, the refine at rest.
-    assert 1.0 + 300.0 / rig.motor_speed < elapsed < 5.0
+    # One pass at 1000 units/s over 1000 units, to its start at the same speed, the
+    # refine at rest.
+    assert 1.0 + 300.0 / rig.flyby_speed < elapsed < 5.0
+
+
+def test_flyby_in_the_closed_loop_gets_each_streamed_frames_signal_figures():
+    # As the focus server passes them on: a textureless scene ends NO_SIGNAL from the
+    # stream (it used to reach the flat rule, which flicker fooled now and then).
+    rig = benchmark.Rig()
+    seen = []
+
+    class Recording(strategies.FlybySearch):
+        def observe_stream(self, samples, signals=None):
+            seen.append(signals)
+            return super().observe_stream(samples, signals)
+
+    measure = benchmark._measure()
+    sim = lens_sim.LensSimulator(benchmark._lens_config(160, 120, 3, 'flat',
+                                                         **benchmark.NOISE['high']))
+    rng = np.random.default_rng(5)
+
+    def render(a, b):
+        return sim.render_gray(a, None if abs(b - a) < 1e-9 else b, rng=rng)
+
+    outcome, *_ = benchmark.run_closed_loop(
+        Recording(strategies.SearchConfig(), 300.0), render, measure,
+        lens_sim.Gear(0.0, motor=300.0), rig, 0.0, 1000.0)
+    assert seen and all(signals and all(s is not None for s in signals) for signals in seen)
+    assert not outcome.success and outcome.error == strategies.NO_SIGNAL, outcome.message
 
 
 def test_flyby_rows_compare_with_coarse_fine_at_the_same_move_speed():

@@ -792,11 +792,19 @@ def test_flyby_ends_within_one_fine_step_with_a_few_frames_at_rest():
         assert outcome.position == lens.position
         errors.append(abs(outcome.position - peak))
         phases = [move.phase for move in lens.moves]
-        # One move to the nearer end, one sweep to the other, a short refine, the final.
-        assert phases[:2] == ['flyby', 'flyby'] and phases[-1] == 'final'
-        assert isinstance(lens.moves[1], strategies.Sweep)
-        assert lens.moves[1].target == (1000.0 if start <= 500.0 else 0.0)
-        assert 3 <= phases.count('fine') <= 23
+        # To the nearer end (a sweep at the pass's speed, none when the lens is there), the
+        # pass to the other end, back towards the peak at the same speed when it is more
+        # than coarse_step away, a short refine at rest, the final move.
+        sweeps = [move for move in lens.moves if isinstance(move, strategies.Sweep)]
+        near, far = (0.0, 1000.0) if start <= 500.0 else (1000.0, 0.0)
+        passes = [sweep.target for sweep in sweeps[:2]]
+        assert passes[:2] == ([far] if start == near else [near, far]) + (
+            [] if start != near else passes[1:2])
+        assert len(sweeps) <= 3 and all(move.phase == 'flyby' for move in sweeps)
+        at_rest = [move for move in lens.moves if not isinstance(move, strategies.Sweep)]
+        assert {move.phase for move in at_rest} <= {'fine', 'final'}
+        assert phases[-1] == 'final'
+        assert 3 <= phases.count('fine') <= 32
         assert 'fly-by scan' in outcome.message and 'stop-and-go' not in outcome.message
     assert max(errors) <= config.fine_step, max(errors)
 
@@ -842,19 +850,27 @@ def test_flyby_with_a_stream_missing_an_end_falls_back_to_stop_and_go():
 def test_flyby_protocol_and_streamed_samples():
     search = make_search('flyby', SearchConfig(), 900.0)
     first = search.start()
-    assert first == Move(1000.0, phase='flyby')
-    with pytest.raises(RuntimeError, match='Sweep'):
-        search.observe_stream([(1.0, 1.0)])
-    sweep = search.observe(1000.0, 0.1)
+    # To the nearer end at the pass's speed: a Sweep, answered with observe_stream.
+    assert first == strategies.Sweep(1000.0)
+    with pytest.raises(RuntimeError, match='observe_stream'):
+        search.observe(1000.0, 0.1)
+    lens = Lens(gaussian(333.0, 40.0, 0.1), start=900.0)
+    approach = lens.sweep(first)
+    sweep = search.observe_stream(approach)
     assert isinstance(sweep, strategies.Sweep) and sweep.target == 0.0
     with pytest.raises(RuntimeError, match='observe_stream'):
         search.observe(500.0, 1.0)
     with pytest.raises(ValueError):
         search.observe_stream([(500.0, float('nan'))])
-    lens = Lens(gaussian(333.0, 40.0, 0.1), start=1000.0)
     stream = lens.sweep(sweep)
     step = search.observe_stream(stream)
-    assert search.samples[1:] == stream and search.phase == step.phase == 'fine'
+    assert search.samples == approach + stream
+    # The peak is far from the pass's end: back at the pass's speed, then the refine.
+    assert isinstance(step, strategies.Sweep) and 300.0 <= step.target <= 340.0
+    step = search.observe_stream(lens.sweep(step))
+    assert search.phase == step.phase == 'fine'
+    with pytest.raises(RuntimeError, match='Sweep'):
+        search.observe_stream([(1.0, 1.0)])
     while not isinstance(step, Outcome):
         step = search.observe(*lens.move(step))
     assert step.success and abs(step.position - 333.0) <= 10.0
@@ -878,6 +894,120 @@ def test_flyby_reports_two_peaks():
                       Lens(two_peaks(300.0, 700.0, 0.6), 0.02, seed=3, start=start))
         assert outcome.success and outcome.warning == strategies.BIMODAL
         assert abs(outcome.position - 300.0) <= 10.0
+
+
+class FloorLens(Lens):
+    """A weak or absent peak read as the default measure reads a textureless frame: a
+    floor (its TEXTURE_FLOOR) plus noise that is clipped there (F4 cancels the noise
+    to ~0, never below) and grows with the signal (shot noise, flicker): most frames
+    off the peak read exactly the floor, a few spike above it."""
+
+    def __init__(self, height, peak, width, sigma, seed, start=0.0):
+        super().__init__(lambda x: height * math.exp(-0.5 * ((x - peak) / width) ** 2),
+                         0.0, seed, start)
+        self.sigma = sigma
+
+    def read(self, position):
+        signal = self.curve(position)
+        noisy = signal + self.sigma * (1.0 + signal) * self.rng.standard_normal()
+        return 1.0 + max(0.0, noisy)
+
+    def move(self, move):
+        position, _ = super().move(move)
+        return position, self.read(position)
+
+    def sweep(self, step, spacing=33.0):
+        stream = super().sweep(step, spacing)
+        return [(p, self.read(p)) for p, _ in stream]
+
+
+def test_flyby_never_claims_focus_on_a_flat_stream_at_the_floor_with_spikes():
+    # The stream's scatter, taken by medians, is 0 when most readings sit at the floor:
+    # the old rule saw an infinitely significant "peak" in a spike (2 of 120 flat scenes
+    # in the benchmark at seed 1, 10 at seed 2, before it passed the stream's signal
+    # figures). The frames at rest at the streamed peak must now stand out of the
+    # stream's floor and noise.
+    fooled = flat = 0
+    for seed in range(40):
+        lens = FloorLens(0.0, 500.0, 30.0, 0.15, seed, start=(0.0, 1000.0, 400.0)[seed % 3])
+        search = make_search('flyby', SearchConfig(), lens.position)
+        outcome = run(search, lens)
+        # (A spike at a range end reads as a curve rising beyond it: no focus either.)
+        assert not outcome.success, (seed, outcome.message)
+        assert outcome.error in (FLAT_CURVE, strategies.PEAK_OUT_OF_RANGE), outcome.message
+        flat += outcome.error == FLAT_CURVE
+        config = SearchConfig()
+        if peak_fitting.peak_contrast(v for _, v in search.stream) >= config.min_peak_contrast \
+                and peak_fitting.peak_significance(search.stream) >= config.min_peak_significance:
+            fooled += 1
+    assert fooled >= 5, fooled          # the stream alone would have claimed these
+    assert flat >= 30, flat
+
+
+def test_flyby_and_coarse_fine_place_a_weak_peak_honestly():
+    # A weak peak whose frames' noise grows with their signal: no claimed focus may lie
+    # more than a depth of field off (where the peak stays above 90 %: 37 units here);
+    # most searches find it. coarse_fine's one false focus in the benchmark (1.09 DoF)
+    # trusted the floor's noise for its top; it now measures the top again.
+    dof = 2.0 * 40.0 * math.sqrt(2.0 * math.log(1.0 / 0.9))
+    for name in ('coarse_fine', 'flyby'):
+        found = 0
+        for seed in range(30):
+            peak = 200.0 + 19.0 * seed
+            lens = FloorLens(2.0, peak, 40.0, 0.12, seed, start=(0.0, 1000.0, 700.0)[seed % 3])
+            search = make_search(name, SearchConfig(), lens.position)
+            outcome = run(search, lens)
+            if outcome.success:
+                found += 1
+                assert abs(outcome.position - peak) <= dof, (name, seed, outcome.position)
+            else:
+                assert outcome.error == FLAT_CURVE, outcome.message
+        assert found >= 24, (name, found)
+
+
+def test_coarse_fine_measures_a_weak_top_again_rather_than_trust_the_floors_noise():
+    # The benchmark's one false focus (seed 1, low texture, high noise): the first reading
+    # at each position as recorded there (x 1e4), the coarse tails at the measure's floor
+    # (2.0), two low frames beside the true top (746.7). Trusting the tails' noise, the
+    # fit went to 789.8, 1.23 depth of field (34.9) off. Readings taken again are the
+    # noise-free curve.
+    first = {0: 2.93, 100: 2.04, 200: 2.26, 300: 2.0, 400: 2.21, 500: 2.52, 600: 2.0,
+             700: 3.31, 800: 4.18, 900: 2.8, 1000: 2.04, 764: 3.3, 774: 2.98, 784: 4.74,
+             794: 4.63}
+
+    def curve(x):
+        return 2.0 + 2.7 * math.exp(-0.5 * ((x - 746.7) / 42.0) ** 2)
+
+    class Recorded(Lens):
+        def move(self, move):
+            position, _ = super().move(move)
+            near = [p for p in first if abs(p - position) < 0.5]
+            return position, (first.pop(near[0]) if near else curve(position))
+
+    lens = Recorded(curve, start=1000.0)
+    search = make_search('coarse_fine', SearchConfig(), 1000.0)
+    outcome = run(search, lens)
+    assert outcome.success and abs(outcome.position - 746.7) <= 34.9, outcome.message
+    positions = [round(p, 6) for p, _ in search.samples]
+    assert len(positions) > len(set(positions))          # some position measured again
+
+
+def test_rival_tops_measures_two_tops_within_the_noise_again():
+    # The benchmark's false focus: the best fine sample at 784 and another top at 749,
+    # past two low samples, within the noise of it; the fit saw only the 784 side.
+    samples = [(700.0, 3.31), (800.0, 4.18), (900.0, 2.8), (600.0, 2.0), (749.0, 4.45),
+               (764.0, 3.3), (774.0, 2.98), (784.0, 4.74), (794.0, 4.63)]
+    fit = peak_fitting.peak_fit(samples, 0.01, 0.38, max_gap=15.0)
+    assert fit.position > 780.0
+    again = peak_fitting.rival_tops(samples, fit, 0.38, 100.0, 0.01)
+    assert again == [749.0, 764.0, 774.0, 784.0]
+    # Far less noise: 749 is not a rival top, nothing to measure again.
+    assert peak_fitting.rival_tops(samples, fit, 0.05, 100.0, 0.01) == []
+    # Measured again, each position's mean has its own noise: equal means stay rivals,
+    # a settled top does not.
+    settled = samples + [(749.0, 3.6), (749.0, 3.5), (784.0, 4.7), (784.0, 4.75)]
+    fit = peak_fitting.peak_fit(settled, 0.01, 0.38, max_gap=15.0)
+    assert 749.0 not in peak_fitting.rival_tops(settled, fit, 0.38, 100.0, 0.01)
 
 
 @pytest.mark.parametrize('noise', [0.0, 0.02, 0.05])

@@ -168,10 +168,11 @@ def run_closed_loop(search: strategies.Search, render, measure, gear: lens_sim.G
         if isinstance(step, strategies.Sweep):
             now, motor, lens_from, lens_to, move_start, move_end, samples = _fly_by(
                 step, now, motor, lens_at, gear, rig, range_min, range_max, render, measure)
+            samples, signals = samples
             moves += 1
             frames += len(samples)
             visited += samples
-            step = search.observe_stream(samples)
+            step = search.observe_stream(samples, signals)
             if isinstance(step, strategies.Outcome) or frames >= max_frames:
                 break
             continue
@@ -215,7 +216,9 @@ def _fly_by(step, now, motor, lens_at, gear, rig, range_min, range_max, render, 
     the motor moves at ``step.speed`` (0: the rig's motor speed) and publishes its position
     every ``STATE_PERIOD``; every frame exposed from the command to the arrival counts,
     placed by :func:`strategies.stream_samples` from those states (stamps = exposure
-    starts). Returns the new loop state and the (position, sharpness) samples."""
+    starts), each with its signal figures as the sharpness node publishes them (the
+    server passes them on, for the NO_SIGNAL floor). Returns the new loop state and
+    ((position, sharpness) samples, their signal figures or None each)."""
     target = min(max(step.target, range_min), range_max)
     speed = step.speed or rig.flyby_speed or rig.motor_speed
     lens_from = lens_at(now)
@@ -232,15 +235,18 @@ def _fly_by(step, now, motor, lens_at, gear, rig, range_min, range_max, render, 
     states = [(t, motor + (target - motor) * min(1.0, (t - move_start) / max(
         move_end - move_start, 1e-12))) for t in state_times]
     frames = []
+    signal = getattr(measure, 'signal', None)
     k = max(0, math.ceil(now / rig.frame_period - 1e-9))
     while k * rig.frame_period <= move_end:
         exposed = k * rig.frame_period
-        frames.append((exposed, measure(render(lens(exposed), lens(exposed + rig.exposure)))))
+        frame = render(lens(exposed), lens(exposed + rig.exposure))
+        frames.append((exposed, measure(frame), signal(frame) if signal else None))
         k += 1
     # The server waits for the frames up to the arrival: the last one's latency.
     now = max(move_end, frames[-1][0] + rig.exposure + rig.latency if frames else move_end)
-    samples = strategies.stream_samples(states, frames, rig.exposure / 2)
-    return now, target, lens_from, lens_to, move_start, move_end, samples
+    signals = []
+    samples = strategies.stream_samples(states, frames, rig.exposure / 2, signals)
+    return now, target, lens_from, lens_to, move_start, move_end, (samples, signals)
 
 
 def _lens_config(width, height, seed, scene, **noise):

@@ -7,7 +7,7 @@ from typing import Sequence
 from autofocus.core.strategies.base import Sample
 from autofocus.core.strategies.peak_fitting import (
     PeakFit, _bends, _merge_duplicates, _noise, _success, find_peaks, gaussian_peak,
-    gaussian_width, peak_beyond_edge, peak_fit)
+    gaussian_width, peak_beyond_edge, peak_fit, repeat_noise, rival_tops)
 from autofocus.core.strategies.search import Search, Steps
 
 
@@ -16,6 +16,9 @@ from autofocus.core.strategies.search import Search, Steps
 # within the noise and a real lens's ripple, and densifying it spent 20 frames on the
 # real fpd sweep (sigma ~17 mm, fine step 1.3 mm) for nothing.
 BROAD_PEAK = 10.0
+# A peak lower than this many noise sigmas (the noise as measured so far) is weak: its
+# fitted top is measured again before the fit is trusted.
+WEAK_PEAK = 8.0
 
 
 class CoarseFineSearch(Search):
@@ -48,6 +51,12 @@ class CoarseFineSearch(Search):
        - fit the peak (:func:`peak_fit`: least-squares parabola over the densely sampled
          top half); fewer than two of the fitted samples on one side of its vertex, and
          nothing measured one ``fine_step`` past them: measure there;
+       - a weak peak (lower than :data:`WEAK_PEAK` noise sigmas): the three fitted samples
+         nearest the vertex measured again, once; from then on the noise is at least
+         their repeats' spread (a frame's noise grows with its signal, and tails that
+         read the measure's floor show little of it);
+       - a second top within the noise of the best, left out of the fit
+         (:func:`rival_tops`): both and the samples between measured again;
        - the standard error of the vertex is at most ``fine_step / 4``: done. The noise of
          one sample is the larger of the fit's residuals and the noise seen where the
          curve is straight (:func:`_bends`: the coarse scan away from the peak, and the
@@ -93,12 +102,20 @@ class CoarseFineSearch(Search):
         scanned += yield from self._scan(low, high, c.fine_step, 'fine', skip=scanned)
 
         budget = 2 * int(math.ceil(c.coarse_step / c.fine_step))
+        top_noise, top_measured = 0.0, False
         while budget > 0:
             points = _merge_duplicates(scanned, tolerance)
             best = max(range(len(points)), key=lambda i: points[i][1])
-            # Noise: the coarse scan's tails, and the dense samples except the tip.
+            # Noise: the coarse scan's tails, and the dense samples except the tip (their
+            # median ignores the few bends that are the curve's), and once measured, the
+            # noise at the top (below). Whether the peak is weak: against the tails' RMS
+            # too, as where most of them read the measure's floor their median sees
+            # little but the floor's ties.
             bends = tails + _bends(points, max_span=2.0 * gap, skip=points[best][0])
-            fit = peak_fit(points, tolerance, _noise(bends), max_gap=gap)
+            noise = max(_noise(bends), top_noise)
+            fit = peak_fit(points, tolerance, noise, max_gap=gap)
+            values = [v for _, v in points]
+            weak = max(values) - min(values) < WEAK_PEAK * max(noise, _rms(tails))
             if best > 0 and points[best][0] - points[best - 1][0] > gap:
                 targets = [points[best][0] - c.fine_step]
             elif best < len(points) - 1 and points[best + 1][0] - points[best][0] > gap:
@@ -107,6 +124,18 @@ class CoarseFineSearch(Search):
                 targets = [below]
             elif (above := self._beyond(fit, points, 1.0)) is not None:
                 targets = [above]
+            elif weak and not top_measured and math.isfinite(fit.error):
+                # A weak peak: the noise above is mostly the floor's, and a frame's noise
+                # grows with its signal (shot noise, flicker), so the fit would trust its
+                # top too much (a low-texture, high-noise scan ended 1.09 depth of field
+                # off, sure of its fit). Measure the three fitted samples nearest the
+                # vertex again: the spread of the repeats is the noise there.
+                targets = sorted(sorted((x for x, _ in fit.fitted),
+                                        key=lambda x: abs(x - fit.position))[:3])
+                top_measured = True
+            elif again := rival_tops(scanned, fit, noise, c.coarse_step, tolerance):
+                # Two tops within the noise: measure them (and what lies between) again.
+                targets = sorted(sorted(again, key=lambda p: abs(p - fit.position))[:budget])
             elif fit.error <= c.fine_step / 4.0:
                 break
             else:
@@ -121,6 +150,10 @@ class CoarseFineSearch(Search):
                 targets.reverse()             # from the nearer end (upwards with backlash)
             for target in targets:
                 scanned.append((yield from self._visit(target, 'fine')))
+            if top_measured:
+                span = (min(targets) - tolerance, max(targets) + tolerance)
+                top_noise = max(top_noise, repeat_noise(
+                    [s for s in scanned if span[0] <= s[0] <= span[1]], tolerance)[0])
 
         return (yield from self._finish(scanned, coarse, tolerance, max_gap=gap))
 
@@ -166,6 +199,11 @@ class CoarseFineSearch(Search):
         if any(abs(target - x) < c.fine_step / 2 for x, _ in points):
             return None
         return target
+
+
+def _rms(bends: Sequence[float]) -> float:
+    """Root mean square of :func:`_bends` (0.0 without any)."""
+    return math.sqrt(sum(b * b for b in bends) / len(bends)) if bends else 0.0
 
 
 def _split_gaps(points: Sequence[Sample], wider_than: float) -> list[float]:

@@ -34,19 +34,29 @@ from __future__ import annotations
 
 import bisect
 import math
+import statistics
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Generator, Sequence
 
-from autofocus.core.strategies.base import Move, Outcome, Sample
+from autofocus.core.strategies.base import FLAT_CURVE, Move, Outcome, Sample
 from autofocus.core.strategies.peak_fitting import (
-    _bends, _merge_duplicates, _noise, _success, find_peaks, gaussian_peak,
-    peak_beyond_edge, peak_fit)
+    _bends, _flat_outcome, _merge_duplicates, _noise, _success, find_peaks, gaussian_peak,
+    peak_beyond_edge, peak_contrast, peak_fit, repeat_noise, rival_tops)
+from autofocus.core.strategies.coarse_fine import WEAK_PEAK, _rms
 from autofocus.core.strategies.search import Search, Steps
 
 # A stream of fewer frames than this cannot place a peak.
 MIN_STREAM_SAMPLES = 5
-# The refine at rest: the streamed estimate and this many fine steps either side.
-REFINE_STEPS = 1
+# The refine at rest: the streamed estimate and this many fine steps either side (as
+# coarse_fine's fine scan: a parabola through three samples a fine step apart leans
+# towards the middle one on a Gaussian top, a quarter of a depth of field on a weak peak).
+REFINE_STEPS = 2
+# The stream's floor and noise (FlybySearch._confirm): its frames at least this many
+# coarse steps from the peak, and at least this many triples of them.
+TAIL_DISTANCE = 1.5
+MIN_TAIL_BENDS = 5
+# A weak streamed peak is measured again at rest, at most this many more frames.
+MAX_CONFIRM_FRAMES = 6
 
 
 @dataclass(frozen=True)
@@ -111,21 +121,30 @@ def stream_gap(samples: Sequence[Sample]) -> float:
 class FlybySearch(Search):
     """Fly-by scan of the whole range, a short refine at rest around its peak, go there.
 
-    1. Move to the end of the range nearer the motor (the lower end with backlash, so the
-       sweep and the refine approach from below), one frame there.
+    1. :class:`Sweep` to the end of the range nearer the motor (the lower end with
+       backlash, so the pass and the refine approach from below); none when the lens is
+       there. Its frames are reported but not used (with backlash they lie the other way),
+       and no frame is taken at rest there (a settle and a frame's latency for nothing).
     2. :class:`Sweep` to the other end; the stream is the coarse curve. Too sparse a
        stream (see the module docstring) -> a stop-and-go coarse scan instead.
-    3. A flat stream -> FLAT_CURVE; a sharpest sample at an end with the curve still
-       rising toward it -> PEAK_OUT_OF_RANGE (the lens left at the sharpest sample).
+    3. No signal -> NO_SIGNAL; a contrast below ``min_peak_contrast`` -> FLAT_CURVE; a
+       sharpest sample at an end with the curve still rising toward it ->
+       PEAK_OUT_OF_RANGE (the lens left at the sharpest sample).
     4. Estimate: :func:`gaussian_peak` over the stream.
-    5. Refine at rest: ``estimate`` and :data:`REFINE_STEPS` ``fine_step`` either side;
-       while the sharpest of these is the lowest or highest, one more ``fine_step`` past it,
-       and while the fitted vertex's standard error (with the noise of one frame taken
-       from the stream's tails) exceeds ``fine_step / 4`` (a noisy top), one more either
-       side (at most ``2 * coarse_step / fine_step`` more). The
-       peak is :func:`peak_fit` over the refine's samples only
-       (streamed values are lower: motion blur).
-    6. Final move; Outcome (BIMODAL warning when the stream showed two peaks).
+    5. :class:`Sweep` back towards it (to the refine's first position, below it with
+       backlash) when that is more than ``coarse_step`` away; frames not used.
+    6. Refine at rest: ``estimate`` and :data:`REFINE_STEPS` ``fine_step`` either side;
+       while the sharpest of these is the lowest or highest, one more ``fine_step`` past
+       it; a weak peak (lower than ``WEAK_PEAK`` times the stream's tails' noise) has its
+       three fitted samples nearest the vertex measured again (the noise at the top);
+       two tops within the noise (:func:`rival_tops`) are measured again with what lies
+       between; while the fitted vertex's standard error exceeds ``fine_step / 4`` (a
+       noisy top), one more either side (at most ``2 * coarse_step / fine_step`` more in
+       all). The peak is :func:`peak_fit` over the refine's samples only (streamed values
+       are lower: motion blur).
+    7. Confirm it at rest (:meth:`_confirm`): FLAT_CURVE unless the frames at the fitted
+       peak stand ``min_peak_significance`` standard errors over the stream's floor.
+    8. Final move; Outcome (BIMODAL warning when the stream showed two peaks).
     """
 
     name = 'flyby'
@@ -209,7 +228,11 @@ class FlybySearch(Search):
         if self.positions_while_moving:
             up = c.backlash > 0 or abs(self._here - c.range_min) <= abs(self._here - c.range_max)
             first, last = (c.range_min, c.range_max) if up else (c.range_max, c.range_min)
-            yield from self._visit(first, 'flyby')
+            if abs(self._here - first) > 1e-9:
+                # To the pass's start at the pass's speed: a frame at rest there would add
+                # a settle and a frame's latency for nothing. Its frames are reported but
+                # the curve is the pass's alone (with backlash they lie the other way).
+                yield Sweep(first)
             stream = yield Sweep(last)
             self.stream = list(stream)
             gap = stream_gap(stream)
@@ -235,7 +258,9 @@ class FlybySearch(Search):
             if flat:
                 return flat
         else:
-            flat = self._judge(coarse, what)       # NO_SIGNAL, then FLAT_CURVE
+            # NO_SIGNAL, then FLAT_CURVE by contrast only: whether the peak stands out of
+            # the noise is decided after the refine (:meth:`_confirm`).
+            flat = self._judge(coarse, what, contrast_only=True)
             if flat:
                 return flat
         reach = 0.5 * c.coarse_step
@@ -247,39 +272,137 @@ class FlybySearch(Search):
         # The noise of one frame, from the curve's tails, where it is straight and where
         # motion blur changes little (as coarse_fine takes it from its coarse scan).
         tails = [p for p in coarse if abs(p[0] - estimate) >= 1.5 * c.coarse_step]
-        noise = _noise(_bends(sorted(tails)))
-        refined = yield from self._refine(estimate, noise)
+        bends = _bends(sorted(tails))
+        noise = _noise(bends)
+        # A weak peak (as coarse_fine's WEAK_PEAK; the tails' RMS, as their median may see
+        # only a floor's ties): the refine measures its fitted top again for the noise there.
+        values = [v for _, v in coarse]
+        weak = max(values) - min(values) < WEAK_PEAK * max(noise, _rms(bends))
+        refined = yield from self._refine(estimate, noise, weak)
         dark = self._dark(what + ' + refine at rest')
         if dark is not None:
             return dark
         estimate = peak_fit(refined, c.fine_step * 1e-3).position
+        if not self.fell_back:
+            flat = yield from self._confirm(coarse, refined, estimate, what)
+            if flat:
+                return flat
         position, value = yield from self._final(estimate)
         outcome = _success(position, value, estimate, refined, what + ' + refine at rest',
                            find_peaks(coarse, c.bimodal_ratio))
         return outcome
 
-    def _refine(self, estimate: float, noise: float = 0.0):
-        """Samples at rest around ``estimate`` until the sharpest has a neighbour each side."""
+    def _confirm(self, stream: Sequence[Sample], refined: list[Sample], estimate: float,
+                 what: str) -> Generator[Move, Sample, Outcome | None]:
+        """FLAT_CURVE unless the frames at rest at the streamed peak stand out of the noise.
+
+        The stream's single frames cannot judge their own peak: its sharpest frame is the
+        largest of 30-odd noisy readings, and their scatter, taken by medians, collapses
+        where a textureless frame's readings sit at the measure's floor with rare upward
+        spikes (flicker, noise): that "peak" then looked infinitely significant. So the
+        peak is measured again, at rest: the mean of the refine's frames within
+        ``fine_step`` of the fitted peak must stand ``min_peak_significance`` standard
+        errors over the stream's floor (the mean of its frames at least
+        :data:`TAIL_DISTANCE` ``coarse_step`` from the peak); one frame's noise is the
+        larger of the RMS of those frames' scatter about the straight line through their
+        neighbours (:func:`_bends`; an RMS, so readings stuck at a floor cannot make it
+        0) and the spread of the refine's repeated positions (the refine measures a weak
+        or ambiguous top again, and chose the peak from those frames: the threshold, 8,
+        leaves room for that choice). A weak peak short of that takes more frames at the
+        fitted peak (at most :data:`MAX_CONFIRM_FRAMES`; none once even the frames left
+        could not reach it at the height seen), as coarse_fine measures a weak scan again.
+        Too few frames away from the peak: the stream's own judgement (contrast and
+        scatter, as the other strategies' scans).
+        """
+        c = self.config
+        stream = self._lit(stream)              # dark frames read the dark, not the floor
+        spacing = max(stream_gap(stream), 1e-9)
+        tails = sorted(s for s in stream if abs(s[0] - estimate) >= TAIL_DISTANCE * c.coarse_step)
+        bends = _bends(tails, max_span=3.0 * spacing)
+        if len(bends) < MIN_TAIL_BENDS:
+            noise, dof = self._measured_noise()
+            return _flat_outcome(stream, c, what, '', noise, dof)
+        top = [v for p, v in refined if abs(p - estimate) <= 1.01 * c.fine_step]
+        if not top:
+            top = [min(refined, key=lambda sample: abs(sample[0] - estimate))[1]]
+        floor = statistics.fmean(v for _, v in tails)
+        scatter = math.sqrt(statistics.fmean(b * b for b in bends))
+
+        def significance(count):
+            # One frame's noise: the larger of the tails' scatter and the spread of the
+            # positions measured more than once at rest (a few dozen single frames at a
+            # floor can show little of the noise by chance).
+            sigma = max(scatter, repeat_noise(refined, 1e-3 * c.fine_step)[0])
+            error = sigma * math.sqrt(1.0 / count + 1.0 / len(tails))
+            height = statistics.fmean(top) - floor
+            return height / error if error > 0.0 else (math.inf if height > 0.0 else 0.0)
+
+        extra = 0
+        while (z := significance(len(top))) < c.min_peak_significance:
+            # Give up once even the frames left, at the height seen so far, could not
+            # reach the threshold (a flat scene's "peak" stops at once).
+            if significance(len(top) + MAX_CONFIRM_FRAMES - extra) < c.min_peak_significance:
+                break
+            sample = yield from self._visit(estimate, 'fine')
+            refined.append(sample)
+            top.append(sample[1])
+            extra += 1
+        if z >= c.min_peak_significance:
+            return None
+        last_position, last_value = self.samples[-1]
+        return Outcome(
+            success=False, position=last_position, sharpness=last_value, error=FLAT_CURVE,
+            message=(f'no focus peak: the {what} varied by '
+                     f'{peak_contrast(v for _, v in stream):.1%}, but the {len(top)} frames '
+                     f'at rest around its sharpest point ({estimate:g}) stand only {z:.1f} '
+                     f'standard errors over the floor of the stream ({floor:.4g}, from '
+                     f'{len(tails)} frames away from it); a '
+                     f'peak needs {c.min_peak_significance:g}. The streamed peak was noise '
+                     f'(flicker?) or too weak for one pass: coarse_fine measures it again '
+                     f'at rest'))
+
+    def _refine(self, estimate: float, noise: float = 0.0, weak: bool = False):
+        """Samples at rest around ``estimate`` until the sharpest has a neighbour each side
+        and the fit is sure; a ``weak`` peak's fitted top measured again (the noise there,
+        which a frame's signal raises over the floor's), and two tops within the noise
+        measured again (:func:`rival_tops`), as coarse_fine's fine scan."""
         c = self.config
         clip = [min(max(estimate + k * c.fine_step, c.range_min), c.range_max)
                 for k in range(-REFINE_STEPS, REFINE_STEPS + 1)]
         targets = sorted(set(clip))
         if c.backlash <= 0 and abs(targets[-1] - self._here) < abs(targets[0] - self._here):
             targets.reverse()
+        # Back from the pass's end at the pass's speed, as far as the first target (below
+        # it with backlash, to approach it from below): the frames on the way are reported,
+        # not used (the refine is measured at rest). Not after a stop-and-go scan.
+        back = targets[0] - (c.backlash if c.backlash > 0 and targets[0] < self._here else 0.0)
+        back = min(max(back, c.range_min), c.range_max)
+        if not self.fell_back and abs(back - self._here) > c.coarse_step:
+            yield Sweep(back)
         refined = []
         for target in targets:
             refined.append((yield from self._visit(target, 'fine')))
         budget = 2 * int(math.ceil(c.coarse_step / c.fine_step))
+        tolerance = c.fine_step * 1e-3
+        top_noise, top_measured = 0.0, not weak
         while budget > 0:
-            points = _merge_duplicates(refined, c.fine_step * 1e-3)
+            points = _merge_duplicates(refined, tolerance)
             best = max(range(len(points)), key=lambda i: points[i][1])
             low = max(c.range_min, points[0][0] - c.fine_step)
             high = min(c.range_max, points[-1][0] + c.fine_step)
+            fit = peak_fit(points, tolerance, max(noise, top_noise))
             if best == 0 and points[0][0] > c.range_min:
                 targets = [low]
             elif best == len(points) - 1 and points[-1][0] < c.range_max:
                 targets = [high]
-            elif peak_fit(points, c.fine_step * 1e-3, noise).error > c.fine_step / 4.0:
+            elif not top_measured and math.isfinite(fit.error):
+                targets = sorted(sorted((x for x, _ in fit.fitted),
+                                        key=lambda x: abs(x - fit.position))[:3])
+                top_measured = True
+            elif again := rival_tops(refined, fit, max(noise, top_noise), c.coarse_step,
+                                     tolerance):
+                targets = sorted(sorted(again, key=lambda p: abs(p - fit.position))[:budget])
+            elif fit.error > c.fine_step / 4.0:
                 # A noisy top: a wider fit pins the vertex down (as coarse_fine does).
                 targets = [t for t in (low, high) if all(abs(t - p) > 1e-9 for p, _ in points)]
             else:
@@ -291,4 +414,6 @@ class FlybySearch(Search):
                 targets.reverse()
             for target in targets:
                 refined.append((yield from self._visit(target, 'fine')))
+            if weak and top_measured:
+                top_noise = max(top_noise, repeat_noise(refined, tolerance)[0])
         return refined

@@ -131,6 +131,42 @@ def peak_fit(samples: Sequence[Sample], tolerance: float = 1e-9, noise: float = 
     return PeakFit(vertex, math.sqrt(max(spread, 0.0) * variance), tuple(run), bounded)
 
 
+def rival_tops(samples: Sequence[Sample], fit: PeakFit, noise: float, reach: float,
+               tolerance: float = 1e-9) -> list[float]:
+    """Positions to measure again when the top is ambiguous; [] when it is not.
+
+    A weak peak's top measured once per position can show two tops: the sharpest sample
+    and, past a dip, another within the noise of it. :func:`peak_fit` fits the run around
+    the sharpest one only, so the noise decides which side the focus goes to (a low-texture,
+    high-noise scan once ended 1.09 depth of field from the peak, on the wrong top). A
+    rival is a sample within ``reach`` of the sharpest, left out of the fit, no lower than
+    the sharpest by more than twice the standard error of their difference (``noise``:
+    one frame's; a position measured ``n`` times has its mean's noise, ``noise /
+    sqrt(n)``). Then the sharpest, the rivals and every sample between them are returned,
+    to be measured again: the means settle which top is real.
+    """
+    if noise <= 0.0 or not math.isfinite(fit.error) or not fit.fitted:
+        return []
+    counts: list[list] = []
+    for position, value in sorted(samples):
+        if counts and position - counts[-1][0] <= tolerance:
+            counts[-1][1].append(value)
+        else:
+            counts.append([position, [value]])
+    points = [(x, sum(vs) / len(vs), len(vs)) for x, vs in counts]
+    best = max(range(len(points)), key=lambda i: points[i][1])
+    x_best, v_best, n_best = points[best]
+    fitted = {x for x, _ in fit.fitted}
+    rivals = [i for i, (x, v, n) in enumerate(points)
+              if i != best and abs(x - x_best) <= reach
+              and all(abs(x - f) > tolerance for f in fitted)
+              and v >= v_best - 2.0 * noise * math.sqrt(1.0 / n + 1.0 / n_best)]
+    if not rivals:
+        return []
+    low, high = min(rivals + [best]), max(rivals + [best])
+    return [points[i][0] for i in range(low, high + 1)]
+
+
 def _bends(points: Sequence[Sample], max_span: float = math.inf,
            skip: float | None = None) -> list[float]:
     """How far each inner point (``points`` sorted by position) lies off the straight line

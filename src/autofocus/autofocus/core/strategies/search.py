@@ -105,20 +105,30 @@ class Search:
         pooled, dof = repeat_noise(usable, tolerance)
         return max(reported, pooled), len(self._repeat_noise) + dof
 
-    def _judge(self, samples: Sequence[Sample], what: str, hint: str = '') -> Outcome | None:
+    def _judge(self, samples: Sequence[Sample], what: str, hint: str = '',
+               contrast_only: bool = False) -> Outcome | None:
         """NO_SIGNAL (every frame seen so far, or the sharpest one, without signal), else
         FLAT_CURVE (no significant peak in ``samples`` without the dark ones: a frame
         below ``min_signal_level`` reads the dark, not focus, and the step from black to
         lit frames would pass for a peak; textureless but lit frames stay, they are the
-        curve's blurred tails), else None: go on."""
+        curve's blurred tails), else None: go on. ``contrast_only``: FLAT_CURVE only for a
+        contrast below ``min_peak_contrast`` (the caller weighs the peak against the noise
+        itself, later)."""
         dark = _no_signal_outcome(self.samples, self._signals, self.config, what)
         if dark is not None:
             return dark
-        unlit = {sample for sample, signal in zip(self.samples, self._signals)
-                 if signal is not None and signal[0] < self.config.min_signal_level}
-        lit = [sample for sample in samples if sample not in unlit] or list(samples)
+        lit = self._lit(samples)
+        if contrast_only and peak_contrast(v for _, v in lit) >= self.config.min_peak_contrast:
+            return None
         noise, dof = self._measured_noise()
         return _flat_outcome(lit, self.config, what, hint, noise, dof)
+
+    def _lit(self, samples: Sequence[Sample]) -> list[Sample]:
+        """``samples`` without those measured on frames below ``min_signal_level`` (all of
+        them if none is lit)."""
+        unlit = {sample for sample, signal in zip(self.samples, self._signals)
+                 if signal is not None and signal[0] < self.config.min_signal_level}
+        return [sample for sample in samples if sample not in unlit] or list(samples)
 
     def _dark(self, what: str) -> Outcome | None:
         """NO_SIGNAL if the sharpest frame seen so far has no signal (checked again before

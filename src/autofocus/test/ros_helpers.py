@@ -1,4 +1,5 @@
 """Helpers for this package's DDS tests (imported by path: see pytest.ini)."""
+import itertools
 import time
 
 import numpy as np
@@ -37,13 +38,24 @@ def stamp_ns(stamp):
     return stamp.sec * 10**9 + stamp.nanosec
 
 
+_client_ids = itertools.count()
+
+
 class FocusAction:
     """A Focus action client on a test harness node."""
 
     def __init__(self, ros, name='focus'):
         from autofocus_interfaces.action import Focus
+        import rclpy
         from rclpy.action import ActionClient
-        self.client = ActionClient(ros.node, Focus, name)
+        # On a node of its own, added to the spinning executor once built: rclpy's
+        # ActionClient registers itself with its node before it creates its lock, and the
+        # harness's executor thread, spinning the node meanwhile, once hit that gap
+        # ("'ActionClient' object has no attribute '_lock'").
+        node = rclpy.create_node(f'focus_action_client_{next(_client_ids)}',
+                                 context=ros.context)
+        self.client = ActionClient(node, Focus, name)
+        ros.add_node(node)
         self.feedback = []
 
     def wait_for_server(self, timeout=20.0):

@@ -146,11 +146,12 @@ def test_last_focus_waits_until_the_motor_knows_its_position(ros, node_process, 
     process = node_process('autofocus', 'focus_positions', params={'file': str(store)})
     assert wait_for(lambda: states.get_subscription_count() > 0, 30.0), process.log()
 
-    def publish(measured):
+    def publish(measured, acted_on=0, moving=False):
         # (position_known: the driver's word that its position is real, homed or restored)
         states.publish(MotorState(position=-40.0, position_measured=measured,
                                   position_known=measured, min_position=0.0,
-                                  max_position=1000.0))
+                                  max_position=1000.0, last_command_sequence=acted_on,
+                                  moving=moving))
 
     for _ in range(10):
         publish(False)
@@ -160,10 +161,28 @@ def test_last_focus_waits_until_the_motor_knows_its_position(ros, node_process, 
     publish(True)                       # homed
     assert wait_for(lambda: commands, 10.0), process.log()
     assert commands[0].mode == MotorCommand.MODE_ABSOLUTE and commands[0].target == 123.0
-    publish(True)
-    wait_for(lambda: False, 0.5)
-    # Restored once; the move not yet reported done, the node keeps in contact with the
-    # driver, on the keepalive topic (best effort, as the focus server does).
-    assert len(commands) == 1, commands
-    assert wait_for(lambda: len(keepalives) >= 3, 10.0), process.log()
+    # A driver that has not acted on it (the command lost before its reader matched ours):
+    # the same move is sent again, with a new sequence.
+    for _ in range(40):
+        if len(commands) >= 2:
+            break
+        publish(True)
+        wait_for(lambda: False, 0.1)
+    assert len(commands) >= 2, (commands, process.log())
+    assert commands[1].target == 123.0 and commands[1].sequence != commands[0].sequence
+    # Acted on: no more resends; the move not yet reported done, the node keeps in contact
+    # with the driver, on the keepalive topic (best effort, as the focus server does).
+    acted_on = commands[-1].sequence
+    sent = len(commands)
+    before = len(keepalives)
+    for _ in range(20):
+        publish(True, acted_on=acted_on, moving=True)
+        wait_for(lambda: False, 0.1)
+    assert len(commands) == sent, commands
+    assert len(keepalives) >= before + 3, process.log()
     assert all(c.mode == MotorCommand.MODE_KEEPALIVE for c in keepalives)
+    # A command of another commander (a focus goal) is never overridden by a resend.
+    for _ in range(20):
+        publish(True, acted_on=acted_on + 999, moving=True)
+        wait_for(lambda: False, 0.1)
+    assert len(commands) == sent, commands

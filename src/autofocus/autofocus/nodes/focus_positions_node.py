@@ -34,6 +34,11 @@ from autofocus.nodes.node_tools import (
     ConfigError, KEEPALIVE_QOS, declare, motor_command, run_node)
 
 FIRST_STATE_WAIT = 5.0    # s: a just-started node waits this long for the motor's first state
+# s before a move the driver has not acted on is sent again: a command published before the
+# driver's reader matched this node's writer is lost (a just-started node restoring the
+# last focus, on a loaded machine). Only while the driver has acted on nothing newer, so
+# a command of another commander (a focus goal) is never overridden.
+COMMAND_RESEND = 1.0
 KEEPALIVE_PERIOD = 0.1    # s: well below a motor driver's watchdog_timeout
 ACTIVE = (GoalStatus.STATUS_ACCEPTED, GoalStatus.STATUS_EXECUTING, GoalStatus.STATUS_CANCELING)
 
@@ -74,6 +79,10 @@ class FocusPositionsNode(Node):
         self._sequence = random.randrange(1, 2**31)
         self._moving_sequence = None          # a move of ours still running (kept alive)
         self._moving_until = 0.0
+        self._moving_target = 0.0
+        self._sent = set()                    # every sequence sent for that move
+        self._sent_at = 0.0
+        self._acted_on_before = None          # the driver's last sequence when it was sent
         self._record_after = None             # a succeeded goal's position, to record
         group = ReentrantCallbackGroup()
         self.create_timer(KEEPALIVE_PERIOD, self._keepalive, callback_group=group)
@@ -184,10 +193,17 @@ class FocusPositionsNode(Node):
         self.get_logger().info(f'restoring the last focus position {last:g}')
         self._send(last)
 
-    def _send(self, position):
+    def _send(self, position, resend=False):
         self._sequence = self._sequence % (2**32 - 1) + 1
         self._moving_sequence = self._sequence
-        self._moving_until = time.monotonic() + self._move_timeout
+        self._sent_at = time.monotonic()
+        if not resend:
+            self._moving_until = self._sent_at + self._move_timeout
+            self._moving_target = position
+            self._sent = set()
+            state = self._state
+            self._acted_on_before = None if state is None else state.last_command_sequence
+        self._sent.add(self._sequence)
         self._command_pub.publish(motor_command(
             self, MotorCommand.MODE_ABSOLUTE, target=float(position), speed=self._speed,
             sequence=self._sequence))
@@ -207,6 +223,10 @@ class FocusPositionsNode(Node):
         if done or time.monotonic() > self._moving_until:
             self._moving_sequence = None
             return
+        if state is not None and state.last_command_sequence == self._acted_on_before \
+                and time.monotonic() - self._sent_at >= COMMAND_RESEND:
+            self._send(self._moving_target, resend=True)
+            return
         try:
             self._keepalive_pub.publish(motor_command(self, MotorCommand.MODE_KEEPALIVE))
         except Exception:  # shutting down (Ctrl+C): the driver's watchdog stops the move
@@ -215,11 +235,12 @@ class FocusPositionsNode(Node):
     def _move_to(self, position):
         if self._current_state() is None:
             return False, 'no motor state yet: is the motor driver running?'
-        sequence = self._send(position)
+        self._send(position)
+        sent = self._sent
 
         def arrived():
             state = self._state
-            return state.last_command_sequence == sequence and (not state.moving or state.fault)
+            return state.last_command_sequence in sent and (not state.moving or state.fault)
 
         with self._changed:
             if not self._changed.wait_for(arrived, self._move_timeout):

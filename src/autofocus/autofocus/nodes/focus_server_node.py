@@ -33,7 +33,9 @@ Contact: while a goal runs the server sends the motor a keepalive every
 frames: no state for `motor_state_timeout` aborts the goal with
 MOTOR_CONTACT_LOST, no frames for `camera_timeout` (once they were flowing)
 with NO_FRAMES, each naming what was lost. Commands carry their stamp and a DDS
-lifespan, so none is delivered late after an outage.
+lifespan, so none is delivered late after an outage. A move that the driver's watchdog
+stopped while this server was running (a stall of this process) is sent again, at most
+MAX_CONTACT_RESUMES times per goal.
 """
 import sys
 import collections

@@ -79,7 +79,9 @@ def rig(ros, node_process, tmp_path):
 
 
 def test_a_killed_driver_aborts_the_goal_naming_the_lost_contact(rig):
-    server, motor, action, camera = rig()
+    # The camera (this test's thread) given slack: on a loaded machine its frames once
+    # paused for camera_timeout (1 s) just after the kill, and the goal named the camera.
+    server, motor, action, camera = rig(camera_timeout=5.0)
     handle = action.send(Focus.Goal(strategy='sweep', timeout=60.0))
     assert handle.accepted
     # Mid-goal: the slow motor (200 units/s) is on its way through the sweep.
@@ -94,7 +96,13 @@ def test_a_killed_driver_aborts_the_goal_naming_the_lost_contact(rig):
     assert 'focus_motor/state' in result.error_msg
     # Measured from the server's own log stamp of the abort, not from this test's polling.
     (aborted_at,) = log_events(server.log(), 'failed: lost contact with the motor driver')
-    assert 0.9 < aborted_at - killed_at < 2.0, server.log()
+    # Within 2 s, plus any time the machine did not run the server meanwhile (it logs each
+    # late keepalive with the gap: 1.91 s seen with a browser test beside it).
+    stalled = sum(float(re.search(r'sent ([\d.]+) s after', message).group(1))
+                  for _, stamp, message in LOG_TIME.findall(server.log())
+                  if 'keepalive to the motor driver sent' in message
+                  and killed_at <= float(stamp) <= aborted_at + 0.5)
+    assert 0.9 < aborted_at - killed_at < 2.0 + stalled, server.log()
 
 
 def test_lost_frames_abort_the_goal_naming_the_camera(rig):

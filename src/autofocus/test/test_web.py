@@ -407,7 +407,9 @@ def test_page_in_chromium_watches_sets_the_roi_focuses_and_cancels(
     page.click('[data-jog="-10"]')
     assert wait_for(lambda: abs(states[-1].position - (at - 10.0)) < 1e-6
                     and not states[-1].moving, 10.0)
-    assert 'moving -10' in page.text_content('#jog-msg')
+    # (the page writes its answer when the response arrives: it may come after the move)
+    assert wait_for(lambda: 'moving -10' in page.text_content('#jog-msg'), 10.0), \
+        page.text_content('#jog-msg')
 
     # Cancel: a full-range sweep stopped from the page; the lens stays where it stopped.
     page.select_option('#strategy', 'sweep')

@@ -49,6 +49,7 @@ ERROR_NAMES = {getattr(Focus.Result, name): name for name in dir(Focus.Result)
                if name.isupper() and isinstance(getattr(Focus.Result, name), int)}
 MAX_FEEDBACK = 2000      # samples of one goal kept for the page
 MOTOR_STATE_STALE = 2.0  # seconds without a MotorState before jogging is refused
+SERVER_WAIT = 3.0        # seconds a focus request waits for the focus server to be found
 JOG_KEEPALIVE = 0.1      # seconds between keepalives while a jog runs
 SERVICE_TIMEOUT = 10.0   # seconds for a service or action answer (a loaded machine is slow)
 
@@ -332,10 +333,14 @@ class WebNode(Node):
                     'curve': None, 'final': None, 'best': None, 'frames': 0, 'elapsed': 0.0,
                     'success': None, 'error': ''}
             self._goal = goal
-        if not self._action.server_is_ready():
-            goal['status'] = 'REJECTED'
-            goal['error'] = 'no focus server (is the graph running?)'
-            return False, goal['error']
+        # A graph started with the page may not have discovered the focus server yet.
+        deadline = time.monotonic() + SERVER_WAIT
+        while not self._action.server_is_ready():
+            if time.monotonic() > deadline:
+                goal['status'] = 'REJECTED'
+                goal['error'] = 'no focus server (is the graph running?)'
+                return False, goal['error']
+            await asyncio.sleep(0.1)
         sent = self._action.send_goal_async(goal_msg, feedback_callback=self._on_feedback)
         try:
             handle = await rclpy_result(sent, SERVICE_TIMEOUT)

@@ -522,10 +522,14 @@ class FocusServerNode(Node):
             self._allow_resume(step, state.fault)
 
     def _command_move(self, step, speed):
+        return self._command(
+            MotorCommand.MODE_RELATIVE if step.relative else MotorCommand.MODE_ABSOLUTE,
+            target=float(step.target), speed=speed)
+
+    def _command(self, mode, **fields):
+        """Publish a command with the next sequence number; return that number."""
         self._sequence = self._sequence % (2**32 - 1) + 1
-        self._command_pub.publish(motor_command(
-            self, MotorCommand.MODE_RELATIVE if step.relative else MotorCommand.MODE_ABSOLUTE,
-            target=float(step.target), speed=speed, sequence=self._sequence))
+        self._command_pub.publish(motor_command(self, mode, sequence=self._sequence, **fields))
         return self._sequence
 
     def _allow_resume(self, step, fault):
@@ -595,10 +599,7 @@ class FocusServerNode(Node):
         return metrics.sharpness
 
     def _stop_motor(self):
-        self._sequence = self._sequence % (2**32 - 1) + 1
-        self._command_pub.publish(motor_command(self, MotorCommand.MODE_STOP,
-                                                sequence=self._sequence))
-        return self._sequence
+        return self._command(MotorCommand.MODE_STOP)
 
     def _where_stopped(self, sequence, result):
         """Fill result.final_position with where the stop left the lens (as the motor

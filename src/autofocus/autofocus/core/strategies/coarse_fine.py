@@ -7,7 +7,7 @@ from typing import Sequence
 from autofocus.core.strategies.base import Sample
 from autofocus.core.strategies.peak_fitting import (
     PeakFit, _bends, _merge_duplicates, _noise, _success, find_peaks, gaussian_peak,
-    gaussian_width, peak_beyond_edge, peak_fit, repeat_noise, rival_tops)
+    gaussian_width, nearest, peak_beyond_edge, peak_fit, repeat_noise, rival_tops, weak_peak)
 from autofocus.core.strategies.search import Search, Steps
 
 
@@ -16,9 +16,6 @@ from autofocus.core.strategies.search import Search, Steps
 # within the noise and a real lens's ripple, and densifying it spent 20 frames on the
 # real fpd sweep (sigma ~17 mm, fine step 1.3 mm) for nothing.
 BROAD_PEAK = 10.0
-# A peak lower than this many noise sigmas (the noise as measured so far) is weak: its
-# fitted top is measured again before the fit is trusted.
-WEAK_PEAK = 8.0
 
 
 class CoarseFineSearch(Search):
@@ -51,8 +48,8 @@ class CoarseFineSearch(Search):
        - fit the peak (:func:`peak_fit`: least-squares parabola over the densely sampled
          top half); fewer than two of the fitted samples on one side of its vertex, and
          nothing measured one ``fine_step`` past them: measure there;
-       - a weak peak (lower than :data:`WEAK_PEAK` noise sigmas): the three fitted samples
-         nearest the vertex measured again, once; from then on the noise is at least
+       - a weak peak (:func:`weak_peak`: lower than ``WEAK_PEAK`` noise sigmas): the three
+         fitted samples nearest the vertex measured again, once; from then on the noise is at least
          their repeats' spread (a frame's noise grows with its signal, and tails that
          read the measure's floor show little of it);
        - a second top within the noise of the best, left out of the fit
@@ -114,8 +111,7 @@ class CoarseFineSearch(Search):
             bends = tails + _bends(points, max_span=2.0 * gap, skip=points[best][0])
             noise = max(_noise(bends), top_noise)
             fit = peak_fit(points, tolerance, noise, max_gap=gap)
-            values = [v for _, v in points]
-            weak = max(values) - min(values) < WEAK_PEAK * max(noise, _rms(tails))
+            weak = weak_peak([v for _, v in points], noise, tails)
             if best > 0 and points[best][0] - points[best - 1][0] > gap:
                 targets = [points[best][0] - c.fine_step]
             elif best < len(points) - 1 and points[best + 1][0] - points[best][0] > gap:
@@ -130,19 +126,18 @@ class CoarseFineSearch(Search):
                 # top too much (a low-texture, high-noise scan ended 1.09 depth of field
                 # off, sure of its fit). Measure the three fitted samples nearest the
                 # vertex again: the spread of the repeats is the noise there.
-                targets = sorted(sorted((x for x, _ in fit.fitted),
-                                        key=lambda x: abs(x - fit.position))[:3])
+                targets = nearest((x for x, _ in fit.fitted), fit.position, 3)
                 top_measured = True
             elif again := rival_tops(scanned, fit, noise, c.coarse_step, tolerance):
                 # Two tops within the noise: measure them (and what lies between) again.
-                targets = sorted(sorted(again, key=lambda p: abs(p - fit.position))[:budget])
+                targets = nearest(again, fit.position, budget)
             elif fit.error <= c.fine_step / 4.0:
                 break
             else:
                 targets = (_split_gaps(fit.run, gap)
                            or _split_gaps(fit.run, 0.5 * gap))
                 # Over budget: the ones nearest the estimate.
-                targets = sorted(sorted(targets, key=lambda p: abs(p - fit.position))[:budget])
+                targets = nearest(targets, fit.position, budget)
             if not targets:
                 break
             budget -= len(targets)
@@ -199,11 +194,6 @@ class CoarseFineSearch(Search):
         if any(abs(target - x) < c.fine_step / 2 for x, _ in points):
             return None
         return target
-
-
-def _rms(bends: Sequence[float]) -> float:
-    """Root mean square of :func:`_bends` (0.0 without any)."""
-    return math.sqrt(sum(b * b for b in bends) / len(bends)) if bends else 0.0
 
 
 def _split_gaps(points: Sequence[Sample], wider_than: float) -> list[float]:

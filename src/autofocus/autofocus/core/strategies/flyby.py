@@ -41,8 +41,7 @@ from typing import Generator, Sequence
 from autofocus.core.strategies.base import FLAT_CURVE, Move, Outcome, Sample
 from autofocus.core.strategies.peak_fitting import (
     _bends, _flat_outcome, _merge_duplicates, _noise, _success, find_peaks, gaussian_peak,
-    peak_beyond_edge, peak_contrast, peak_fit, repeat_noise, rival_tops)
-from autofocus.core.strategies.coarse_fine import WEAK_PEAK, _rms
+    nearest, peak_beyond_edge, peak_contrast, peak_fit, repeat_noise, rival_tops, weak_peak)
 from autofocus.core.strategies.search import Search, Steps
 
 # A stream of fewer frames than this cannot place a peak.
@@ -276,8 +275,7 @@ class FlybySearch(Search):
         noise = _noise(bends)
         # A weak peak (as coarse_fine's WEAK_PEAK; the tails' RMS, as their median may see
         # only a floor's ties): the refine measures its fitted top again for the noise there.
-        values = [v for _, v in coarse]
-        weak = max(values) - min(values) < WEAK_PEAK * max(noise, _rms(bends))
+        weak = weak_peak([v for _, v in coarse], noise, bends)
         refined = yield from self._refine(estimate, noise, weak)
         dark = self._dark(what + ' + refine at rest')
         if dark is not None:
@@ -396,12 +394,11 @@ class FlybySearch(Search):
             elif best == len(points) - 1 and points[-1][0] < c.range_max:
                 targets = [high]
             elif not top_measured and math.isfinite(fit.error):
-                targets = sorted(sorted((x for x, _ in fit.fitted),
-                                        key=lambda x: abs(x - fit.position))[:3])
+                targets = nearest((x for x, _ in fit.fitted), fit.position, 3)
                 top_measured = True
             elif again := rival_tops(refined, fit, max(noise, top_noise), c.coarse_step,
                                      tolerance):
-                targets = sorted(sorted(again, key=lambda p: abs(p - fit.position))[:budget])
+                targets = nearest(again, fit.position, budget)
             elif fit.error > c.fine_step / 4.0:
                 # A noisy top: a wider fit pins the vertex down (as coarse_fine does).
                 targets = [t for t in (low, high) if all(abs(t - p) > 1e-9 for p, _ in points)]

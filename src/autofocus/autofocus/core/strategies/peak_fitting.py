@@ -131,6 +131,24 @@ def peak_fit(samples: Sequence[Sample], tolerance: float = 1e-9, noise: float = 
     return PeakFit(vertex, math.sqrt(max(spread, 0.0) * variance), tuple(run), bounded)
 
 
+# A peak lower than this many noise sigmas is weak: its fitted top is measured again
+# before the fit is trusted (coarse_fine's fine scan, flyby's refine).
+WEAK_PEAK = 8.0
+
+
+def weak_peak(values: Sequence[float], noise: float, bends: Sequence[float]) -> bool:
+    """Whether the curve's height (the spread of ``values``) is below :data:`WEAK_PEAK`
+    times one frame's noise: the larger of ``noise`` and the RMS of ``bends`` (where most
+    of them read the measure's floor, their median sees little but the floor's ties)."""
+    rms = math.sqrt(sum(b * b for b in bends) / len(bends)) if bends else 0.0
+    return max(values) - min(values) < WEAK_PEAK * max(noise, rms)
+
+
+def nearest(positions: Iterable[float], centre: float, count: int) -> list[float]:
+    """The ``count`` of ``positions`` nearest ``centre``, in ascending order."""
+    return sorted(sorted(positions, key=lambda p: abs(p - centre))[:count])
+
+
 def rival_tops(samples: Sequence[Sample], fit: PeakFit, noise: float, reach: float,
                tolerance: float = 1e-9) -> list[float]:
     """Positions to measure again when the top is ambiguous; [] when it is not.

@@ -26,6 +26,23 @@ def test_simulated_graph_runs_the_lens_simulator_as_the_camera():
     # The simulated motor gets sim.yaml after motor.yaml, so driver: sim wins.
     assert nodes[3].parameter_files == ('/share/autofocus_motor/config/motor.yaml',
                                         '/share/autofocus/config/sim.yaml')
+    # The focus server too: the simulated camera's more patient camera_timeout wins.
+    assert nodes[2].parameter_files == ('/share/autofocus/config/autofocus.yaml',
+                                        '/share/autofocus/config/sim.yaml')
+    real = graph.plan(graph.resolve_arguments({'use_sim': 'false', 'camera_source': '2'}),
+                      share)
+    server = next(n for n in real if n.executable == 'focus_server')
+    assert server.parameter_files == ('/share/autofocus/config/autofocus.yaml',)
+
+
+def test_the_simulated_graph_gives_the_focus_server_a_camera_timeout_a_busy_machine_keeps():
+    import yaml
+    config = PACKAGE / 'config'
+    shipped = yaml.safe_load((config / 'autofocus.yaml').read_text())
+    sim = yaml.safe_load((config / 'sim.yaml').read_text())
+    real = shipped['/**/focus_server']['ros__parameters'].get('camera_timeout', 1.0)
+    simulated = sim['/**/focus_server']['ros__parameters']['camera_timeout']
+    assert real == 1.0 and simulated > real
 
 
 def test_real_graph_without_local_motor():

@@ -191,7 +191,9 @@ def plan(arguments: dict, share_directory) -> list:
         nodes.append(NodeSpec('autofocus', 'sharpness', 'sharpness', (params,)))
     # A DSLR's focus can only be stepped, never set: hill_climb moves in relative steps.
     relative_only = focus_by_camera and source == 'gphoto2'
-    nodes.append(NodeSpec('autofocus', 'focus_server', 'focus_server', (params,),
+    # sim.yaml after autofocus.yaml: the simulated camera's more patient camera_timeout.
+    nodes.append(NodeSpec('autofocus', 'focus_server', 'focus_server',
+                          (params, sim_params) if simulate else (params,),
                           {'default_strategy': 'hill_climb'} if relative_only else {}))
     if arguments['web'] == 'true':
         nodes.append(NodeSpec('autofocus', 'web', 'web', (params,), remappings=image_remaps))

@@ -43,3 +43,14 @@ def test_markdown_table_has_a_row_per_run_and_the_false_trigger_rate():
     assert len(lines) == 3
     # 30 s with a search every 5 s (+ search time): (searches - 1) per 30 s, per hour.
     assert f'| {(rows[0].searches - 1) * 120} |' in lines[2]
+
+
+def test_continuous_follows_slow_drift_better_than_a_search_every_5_s_at_the_node_defaults():
+    # What a user turns continuous mode on for. With the sharpness node's default measure
+    # and downsample (the benchmark's defaults), the drop that triggers it must come soon
+    # enough to keep more of a 2 units/s drift in focus than blind re-focusing does.
+    drift = next(s for s in bench.scenarios(1.0) if s.name == 'drift')
+    smart = run(bench.ContinuousPolicy(CONFIG), drift)
+    naive = run(bench.NaivePolicy(5.0, CONFIG), drift)
+    for tol in bench.TOLERANCES:
+        assert smart.in_focus[tol] > naive.in_focus[tol], (tol, smart.in_focus, naive.in_focus)

@@ -200,3 +200,25 @@ def test_flyby_rows_compare_with_coarse_fine_at_the_same_move_speed():
         assert stop['move_speed'] == fly['move_speed'] and stop['time_vs_coarse_fine'] == 1.0
         assert fly['time_vs_coarse_fine'] == pytest.approx(fly['time_med_s']
                                                            / stop['time_med_s'])
+
+
+def test_flyby_speed_targets_judge_only_equal_speeds_on_time_and_success():
+    def row(strategy, move, sweep, time, ok):
+        row = {'strategy': strategy, 'move_speed': move, 'flyby_speed': sweep,
+               'time_med_s': time}
+        row.update({f'ok_{t:g}dof_%': ok for t in benchmark.TOLERANCES})
+        return row
+
+    rows = [row('coarse_fine', 500.0, float('nan'), 4.0, 99.0),
+            row('flyby', 500.0, 1000.0, 1.0, 99.0),        # faster sweeps: not judged here
+            row('coarse_fine', 1000.0, float('nan'), 4.0, 99.0),
+            row('flyby', 1000.0, 1000.0, 2.4, 99.0),       # 0.6x: misses "half"
+            row('coarse_fine', 2000.0, float('nan'), 4.0, 99.0),
+            row('flyby', 2000.0, 2000.0, 1.6, 98.0)]       # 0.4x but less success
+    checks = benchmark.flyby_speed_targets(rows)
+    assert [text.split(':')[0] for text, _ in checks] == ['equal speed 1000/1000',
+                                                         'equal speed 2000/2000']
+    assert [holds for _, holds in checks] == [False, False]
+    assert '0.60x' in checks[0][0] and 'at least equal at: none' in checks[1][0]
+    rows[-1] = row('flyby', 2000.0, 2000.0, 1.6, 99.0)
+    assert benchmark.flyby_speed_targets(rows)[1][1]

@@ -769,6 +769,31 @@ def check_targets(rows, flat):
     return checks
 
 
+def flyby_speed_targets(rows):
+    """Issue 12's "half the time at equal success" at equal speeds: the fly-by against
+    coarse_fine where every move and sweep runs at the same speed (``flyby_rows``' rows with
+    flyby_speed == move_speed; the simulated graph ships 1000/1000: the driver's
+    default_speed, flyby_speed 0). The main table's sweeps run at twice the move speed."""
+    checks = []
+    stops = {row['move_speed']: row for row in rows if row['strategy'] == 'coarse_fine'}
+    for fly in rows:
+        stop = stops.get(fly['move_speed'])
+        if fly['strategy'] != 'flyby' or fly['flyby_speed'] != fly['move_speed'] or not stop:
+            continue
+        ours = [fly[f'ok_{t:g}dof_%'] for t in TOLERANCES]
+        theirs = [stop[f'ok_{t:g}dof_%'] for t in TOLERANCES]
+        equal = [t for t, a, b in zip(TOLERANCES, ours, theirs) if a >= b]
+        ratio = fly['time_med_s'] / stop['time_med_s']
+        checks.append((
+            f'equal speed {fly["move_speed"]:g}/{fly["flyby_speed"]:g}: flyby median time '
+            f'{fly["time_med_s"]:.2f} s <= half of coarse_fine\'s {stop["time_med_s"]:.2f} s '
+            f'({ratio:.2f}x), success {"/".join(f"{v:.1f}" for v in ours)}% vs '
+            f'{"/".join(f"{v:.1f}" for v in theirs)}% (at least equal at: '
+            f'{", ".join(f"{t:g}" for t in equal) or "none"})',
+            ratio <= 0.5 and len(equal) == len(TOLERANCES)))
+    return checks
+
+
 STACK_TOLERANCE_MM = 1.5              # issue 12: within this of the ROI's full-res peak
 STACK_FRAMES = 16                     # ... with a median of at most this many frames
 
@@ -893,7 +918,7 @@ def report(results, info, measure_peaks=(), dslr=(), flyby=()):
         parts += ['', 'Fly-by scan against stop-and-go coarse_fine at several speeds (motor '
                   'units/s; simulated scenes with a peak; `time_vs_coarse_fine`: median time '
                   'over coarse_fine\'s at the same move speed):', '', markdown(flyby)]
-    checks = check_targets(rows, flat) + stack_targets(results)
+    checks = check_targets(rows, flat) + stack_targets(results) + flyby_speed_targets(flyby)
     parts += ['', info, '', 'Targets and verdicts (each per scene class, at every tolerance):']
     parts += [f'- [{"x" if ok else " "}] {what}' for what, ok in checks]
     return '\n'.join(parts) + '\n', rows

@@ -2,12 +2,23 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 from typing import Generator
-from autofocus.core.strategies.base import Move, Sample
+from autofocus.core.strategies.base import FLAT_CURVE, Move, Outcome, Sample
 from autofocus.core.strategies.peak_fitting import (
     _merge_duplicates, _out_of_range, _success, peak_beyond_edge, refine_peak)
 from autofocus.core.strategies.search import Search, Steps, _compare
+
+# The climb's top is a peak only when the curve falls off on both sides of it by this many
+# standard errors (of the top's fresh frames against each side's), with the noise of one
+# frame known to this many degrees of freedom; measured again up to CONFIRM_ROUNDS times
+# while undecided. Where one side does not fall, the climb goes on that way, at most
+# CONFIRM_CLIMBS times.
+CONFIRM_SIGMAS = 3.0
+CONFIRM_DOF = 4
+CONFIRM_ROUNDS = 3
+CONFIRM_CLIMBS = 2
 
 
 class _Climb:
@@ -75,18 +86,7 @@ class HillClimbSearch(Search):
         position, value = yield Move(0.0, relative=True, phase='climb')
         climb = _Climb(position, value)
         yield from self._climb(climb, direction=1.0, first=True)
-        for _ in range(2):
-            if not self._looks_weak(climb.seen):
-                break
-            record_position, record = climb.best
-            for direction in (-1.0, 1.0):
-                target = self._clamp(record_position + 2.0 * direction * c.climb_step)
-                if not self._can_move(climb, target):
-                    continue
-                value = yield from self._go(climb, target)
-                if _compare(value, record, c.noise_band) > 0:
-                    yield from self._climb(climb, direction=direction, first=False, rose=True)
-                    break
+        shown = yield from self._confirm(climb)
 
         if self._needs_noise(climb.seen):
             # A low rise (a start near the top of a broad peak sees only its top) and no
@@ -102,6 +102,8 @@ class HillClimbSearch(Search):
         flat = self._judge(climb.seen, 'hill-climb')
         if flat:
             return flat
+        if not shown:
+            return self._unconfirmed(climb)
         dark = self._dark('hill-climb')
         if dark is not None:
             return dark
@@ -120,6 +122,87 @@ class HillClimbSearch(Search):
             return _out_of_range(position, value, edge, c.range_min, c.range_max, climb.seen,
                                  'hill-climb')
         return _success(position, value, estimate, climb.seen, 'hill climb')
+
+    def _confirm(self, climb: _Climb) -> Generator[Move, Sample, bool]:
+        """Whether the curve falls off on both sides of the climb's best sample, beyond the
+        noise; where it does not fall on one side (a shoulder, a bump of a second plane, or
+        noise far out in a tail), climb again that way (at most ``CONFIRM_CLIMBS`` times).
+        False: no peak shown (the lens is where the last check left it)."""
+        for _ in range(CONFIRM_CLIMBS + 1):
+            verdict = yield from self._check_top(climb)
+            if verdict is True or verdict is None:
+                return bool(verdict)
+            yield from self._climb(climb, direction=verdict, first=False, rose=True)
+        return False
+
+    def _check_top(self, climb: _Climb) -> Generator[Move, Sample, bool | float | None]:
+        """Measure the best sample again and the curve ``2 * climb_step`` either side.
+
+        The best sample is the highest of many noisy ones, so only its fresh frames count
+        as its value. Each side falls when the top's fresh mean exceeds the mean there by
+        ``CONFIRM_SIGMAS`` standard errors of the difference, the noise of one frame being
+        what this search measured at positions it saw more than once (at least
+        ``CONFIRM_DOF`` degrees of freedom: else, or while a side is in between, the three
+        are measured again, up to ``CONFIRM_ROUNDS`` rounds).
+
+        Returns True (both sides fall: a peak), a direction (-1.0 / 1.0) to climb again
+        from (a probe sharper than the best seen, or a side that shows no fall while the
+        other does: the climb stopped on a shoulder), or None (neither side falls: noise
+        in a tail, no peak here; or no move budget left to tell).
+        """
+        c = self.config
+        top, record = climb.best
+        tolerance = 0.1 * c.climb_min_step
+        sides = {}
+        for direction in (-1.0, 1.0):
+            probe = self._clamp(top + 2.0 * direction * c.climb_step)
+            if abs(probe - top) >= c.climb_min_step / 2:      # else a wall: nothing beyond
+                sides[direction] = probe
+        if not sides:
+            return True                                      # the range is one step wide
+        fresh = len(climb.seen)
+        scores: dict[float, float] = {}
+        for _ in range(CONFIRM_ROUNDS):
+            # Nearer probe, top, farther probe: the fewest moves back and forth.
+            probes = sorted(sides.items(), key=lambda item: abs(item[1] - climb.position))
+            plan = [probes[0], (0.0, top)] + probes[1:]
+            for direction, target in plan:
+                if climb.moves >= c.climb_max_moves - 1:
+                    return None
+                value = yield from self._go(climb, target)
+                if direction and _compare(value, record, c.noise_band) > 0:
+                    return direction     # sharper than anything seen: the climb stalled
+            noise, dof = self._measured_noise()
+            top_values = [v for p, v in climb.seen[fresh:] if abs(p - top) <= tolerance]
+            for direction, probe in sides.items():
+                values = [v for p, v in climb.seen if abs(p - probe) <= tolerance]
+                drop = statistics.fmean(top_values) - statistics.fmean(values)
+                error = noise * math.sqrt(1.0 / len(top_values) + 1.0 / len(values))
+                scores[direction] = drop / error if error > 0 else math.copysign(
+                    math.inf, drop) if drop else 0.0
+            if dof >= CONFIRM_DOF and all(z >= CONFIRM_SIGMAS for z in scores.values()):
+                return True
+            if dof >= CONFIRM_DOF and all(z < CONFIRM_SIGMAS / 3 for z in scores.values()):
+                return None                  # flat both ways: more frames will not help
+        if max(scores.values()) >= CONFIRM_SIGMAS:
+            return min(scores, key=scores.__getitem__)   # falls one way only: go the other
+        return None
+
+    def _unconfirmed(self, climb: _Climb) -> Outcome:
+        """FLAT_CURVE: the climb found no place where the curve falls off both ways."""
+        c = self.config
+        positions = [p for p, _ in climb.seen]
+        position, value = climb.seen[-1]
+        noise, dof = self._measured_noise()
+        return Outcome(
+            success=False, position=position, sharpness=value, error=FLAT_CURVE,
+            message=(f'no focus peak: over {len(climb.seen)} hill-climb positions '
+                     f'{min(positions):g}..{max(positions):g} the sharpest sample, at '
+                     f'{climb.best[0]:g}, does not stand {CONFIRM_SIGMAS:g} noise sigmas '
+                     f'(one frame: {noise:.3g}, from {dof} repeated frames) over the curve '
+                     f'{2 * c.climb_step:g} away on both sides when measured again: the climb '
+                     f'stopped on noise or on a flat tail far from focus. Start nearer focus, '
+                     f'or use an absolute strategy (coarse_fine) that scans the range'))
 
     def _clamp(self, target: float) -> float:
         return min(max(target, self.config.range_min), self.config.range_max)

@@ -169,7 +169,8 @@ class HillClimbSearch(Search):
         Returns True (both sides fall: a peak), a direction (-1.0 / 1.0) to climb again
         from (a probe sharper than the best seen, or a side that shows no fall while the
         other does: the climb stopped on a shoulder), or None (neither side falls: noise
-        in a tail, no peak here; or no move budget left to tell).
+        in a tail, no peak here; a side falls into frames below ``min_signal_level``,
+        the lit edge of a dark range; or no move budget left to tell).
         """
         c = self.config
         top, record = climb.best
@@ -193,6 +194,11 @@ class HillClimbSearch(Search):
                 value = yield from self._go(climb, target)
                 if direction and _compare(value, record, c.noise_band) > 0:
                     return direction     # sharper than anything seen: the climb stalled
+            dark = {sample for sample, signal in zip(self.samples, self._signals)
+                    if signal is not None and signal[0] < c.min_signal_level}
+            if any(all((p, v) in dark for p, v in climb.seen if abs(p - probe) <= tolerance)
+                   for probe in sides.values()):
+                return None      # a fall into black frames is the light going, not focus
             noise, dof = self._measured_noise()
             top_values = [v for p, v in climb.seen[fresh:] if abs(p - top) <= tolerance]
             for direction, probe in sides.items():
@@ -215,7 +221,7 @@ class HillClimbSearch(Search):
         """True, or the side to climb on: one falling less than ``SHOULDER_FALL`` of the
         top's height over the lowest position seen, not yet climbed from this top."""
         tolerance = 0.1 * self.config.climb_min_step
-        means = {p: v for p, v in _merge_duplicates(climb.seen, tolerance)}
+        means = {p: v for p, v in _merge_duplicates(self._lit(climb.seen), tolerance)}
         top_value = statistics.fmean(top_values)
         height = top_value - min(means.values())
         for direction, probe in sides.items():

@@ -7,21 +7,35 @@ import statistics
 from typing import Generator
 from autofocus.core.strategies.base import FLAT_CURVE, Move, Outcome, Sample
 from autofocus.core.strategies.peak_fitting import (
-    _merge_duplicates, _out_of_range, _success, peak_beyond_edge, refine_peak)
-from autofocus.core.strategies.search import Search, Steps, _compare
+    _merge_duplicates, _out_of_range, _success, peak_beyond_edge, peak_contrast, refine_peak)
+from autofocus.core.strategies.search import Search, Steps, _compare, _ordered_scan
 
-# The climb's top is a peak only when the curve falls off on both sides of it by this many
-# standard errors (of the top's fresh frames against each side's), with the noise of one
-# frame known to this many degrees of freedom; measured again up to CONFIRM_ROUNDS times
-# while undecided. Where one side does not fall, the climb goes on that way, at most
-# CONFIRM_CLIMBS times.
+# The climb's top is a peak only when the curve falls off on both sides of it by
+# CONFIRM_SIGMAS standard errors (of the top's fresh frames against each side's) as sure
+# as with a known noise: the noise of one frame is estimated from the search's repeated
+# frames, so the bar is Student's t at the same one-sided level (0.135 %) for their
+# degrees of freedom (T_CRITICAL[dof - 1]; a strong peak is sure after a few repeats, a
+# tail's noise needs many). Measured again up to CONFIRM_ROUNDS times while undecided.
+# Where one side does not fall, the climb goes on that way, at most CONFIRM_CLIMBS times.
 CONFIRM_SIGMAS = 3.0
-CONFIRM_DOF = 8
+CONFIRM_DOF = 2
+T_CRITICAL = (235.8, 19.21, 9.22, 6.62, 5.51, 4.9, 4.53, 4.28, 4.09, 3.96, 3.85, 3.76, 3.69,
+              3.64, 3.59, 3.54, 3.51, 3.48, 3.45, 3.42, 3.4, 3.38, 3.36, 3.34, 3.33, 3.32,
+              3.3, 3.29, 3.28, 3.27)
 CONFIRM_ROUNDS = 3
 CONFIRM_CLIMBS = 2
 # A focus peak falls, 2 climb steps out, by at least this part of its height (see
 # HillClimbSearch._check_top).
 SHOULDER_FALL = 0.2
+
+
+def _critical(dof: int) -> float:
+    """The bar for a fall measured with a noise estimated at ``dof`` degrees of freedom."""
+    if dof < 1:
+        return math.inf
+    if dof <= len(T_CRITICAL):
+        return T_CRITICAL[dof - 1]
+    return CONFIRM_SIGMAS + 8.0 / dof
 
 
 class _Climb:
@@ -61,12 +75,27 @@ class HillClimbSearch(Search):
       moves as it takes to cross the range at ``climb_step`` (plus two) without beating
       its best sample by more than the noise band: a flat curve (no rise ever halves the
       step) used to bounce between the walls until ``climb_max_moves``.
-    - Check the peak: the climb only sees the part of the curve it visits. If the contrast
-      of its samples is below ``min_peak_contrast`` (a start near the top of a broad peak,
-      or a start in a flat tail, or a flat scene), probe ``best - 2 * climb_step`` and then
-      ``best + 2 * climb_step``: a real peak has fallen off there. A probe sharper than
-      everything seen means the climb had stalled on a shoulder or in the tail: climb again
-      from the probe, outwards. At most two such rounds.
+    - Check the top (:meth:`_check_top`): the climb only sees the part of the curve it
+      visits, and it stops on anything that falls both ways within a step: noise far out
+      in a flat tail (in high noise those bumps reach 30-40 % contrast) or a second
+      plane's bump on the main peak's flank. So measure the best position again and
+      probe ``best -/+ 2 * climb_step``; a peak falls off on both sides by
+      ``CONFIRM_SIGMAS`` standard errors of the top's fresh frames against the probe's
+      (the noise from the search's repeated frames; the bar Student's t for its degrees
+      of freedom), measured again up to ``CONFIRM_ROUNDS`` times while undecided, and by
+      at least ``SHOULDER_FALL`` (a fifth) of its height over the lowest lit sample. A
+      probe sharper than everything seen, or a side that does not fall while the other
+      does (a shoulder, a bump), sends the climb on that way from that probe (at most
+      ``CONFIRM_CLIMBS`` times); a side that falls into black frames (below
+      ``min_signal_level``) is the light going, not focus.
+    - No top shown (neither side falls, or the best frame has no signal): look over the
+      range once at ``2 * climb_step`` from the nearer end (half a crossing) and climb from
+      its sharpest lit sample, unless that stands less than ``CONFIRM_SIGMAS`` noise
+      sigmas over the look's median or its contrast is below ``min_peak_contrast``; then
+      check that top. A start near focus never needs the look; a start in a flat tail
+      far from focus, where no climb can tell which way to go, costs 11 frames more.
+    - Still no top shown: FLAT_CURVE, the message naming the best position, the noise and
+      why (:meth:`_unconfirmed`).
     - A low rise (contrast ``min_peak_contrast`` to 0.3) with no noise known to judge it
       by: measure every position seen once more (one pass, from the nearer end; the
       differences are the noise), then judge (:meth:`Search._judge`).
@@ -90,6 +119,11 @@ class HillClimbSearch(Search):
         climb = _Climb(position, value)
         yield from self._climb(climb, direction=1.0, first=True)
         shown = yield from self._confirm(climb)
+        if not shown or self._dark('hill-climb') is not None:
+            # Nothing to climb from where it started (a flat or dark tail far from focus,
+            # or noise): look over the range once, and climb from the sharpest there.
+            if (yield from self._look(climb)):
+                shown = yield from self._confirm(climb)
 
         if self._needs_noise(climb.seen):
             # A low rise (a start near the top of a broad peak sees only its top) and no
@@ -153,10 +187,10 @@ class HillClimbSearch(Search):
 
         The best sample is the highest of many noisy ones, so only its fresh frames count
         as its value. Each side falls when the top's fresh mean exceeds the mean there by
-        ``CONFIRM_SIGMAS`` standard errors of the difference, the noise of one frame being
-        what this search measured at positions it saw more than once (at least
-        ``CONFIRM_DOF`` degrees of freedom: else, or while a side is in between, the three
-        are measured again, up to ``CONFIRM_ROUNDS`` rounds).
+        ``CONFIRM_SIGMAS`` standard errors of the difference (Student's t for the noise's
+        degrees of freedom, :data:`T_CRITICAL`), the noise of one frame being what this
+        search measured at positions it saw more than once; while a side is in between,
+        the three are measured again, up to ``CONFIRM_ROUNDS`` rounds.
 
         Both sides falling is not enough: a second plane's bump on the flank of the main
         peak is a real local top, a few percent over the valley beside it (the simulator's
@@ -207,13 +241,39 @@ class HillClimbSearch(Search):
                 error = noise * math.sqrt(1.0 / len(top_values) + 1.0 / len(values))
                 scores[direction] = drop / error if error > 0 else math.copysign(
                     math.inf, drop) if drop else 0.0
-            if dof >= CONFIRM_DOF and all(z >= CONFIRM_SIGMAS for z in scores.values()):
+            bar = _critical(dof)
+            if dof >= CONFIRM_DOF and all(z >= bar for z in scores.values()):
                 return self._shoulder(climb, top, top_values, sides, explored)
-            if dof >= CONFIRM_DOF and all(z < CONFIRM_SIGMAS / 3 for z in scores.values()):
+            if dof >= 2 * CONFIRM_DOF and all(z < 1.0 for z in scores.values()):
                 return None                  # flat both ways: more frames will not help
-        if max(scores.values()) >= CONFIRM_SIGMAS:
+        if max(scores.values()) >= bar:
             return min(scores, key=scores.__getitem__)   # falls one way only: go the other
         return None
+
+    def _look(self, climb: _Climb) -> Generator[Move, Sample, bool]:
+        """The range at ``2 * climb_step`` from the nearer end, then a climb from its
+        sharpest lit sample; False (no climb) when the look's contrast is below
+        ``min_peak_contrast`` or its sharpest sample stands less than ``CONFIRM_SIGMAS``
+        noise sigmas over its median (flat), or the move budget ran out."""
+        c = self.config
+        look = []
+        for target in _ordered_scan(c.range_min, c.range_max, 2.0 * c.climb_step,
+                                    climb.position):
+            if climb.moves >= c.climb_max_moves - 2:
+                return False
+            look.append((yield from self._go(climb, target)))
+        lit = self._lit([(p, v) for p, v in climb.seen[-len(look):]])
+        values = [v for _, v in lit]
+        if peak_contrast(values) < c.min_peak_contrast:
+            return False
+        noise, dof = self._measured_noise()
+        if dof >= CONFIRM_DOF and max(values) - statistics.median(values) < CONFIRM_SIGMAS * noise:
+            return False             # its sharpest is within the noise the search measured
+        best = max(lit, key=lambda sample: sample[1])[0]
+        if self._can_move(climb, best):
+            yield from self._go(climb, best)
+        yield from self._climb(climb, direction=1.0, first=True)
+        return True
 
     def _shoulder(self, climb: _Climb, top: float, top_values: list[float],
                   sides: dict[float, float], explored: list[tuple[float, float]]

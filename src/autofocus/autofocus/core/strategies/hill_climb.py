@@ -7,7 +7,8 @@ import statistics
 from typing import Generator
 from autofocus.core.strategies.base import FLAT_CURVE, Move, Outcome, Sample
 from autofocus.core.strategies.peak_fitting import (
-    _merge_duplicates, _out_of_range, _success, peak_beyond_edge, peak_contrast, refine_peak)
+    _merge_duplicates, _out_of_range, _parabola, _success, peak_beyond_edge, peak_contrast,
+    refine_peak)
 from autofocus.core.strategies.search import Search, Steps, _compare, _ordered_scan
 
 # The climb's top is a peak only when the curve falls off on both sides of it by
@@ -96,16 +97,17 @@ class HillClimbSearch(Search):
       far from focus, where no climb can tell which way to go, costs 11 frames more.
     - Still no top shown: FLAT_CURVE, the message naming the best position, the noise and
       why (:meth:`_unconfirmed`).
-    - A low rise (contrast ``min_peak_contrast`` to 0.3) with no noise known to judge it
-      by: measure every position seen once more (one pass, from the nearer end; the
-      differences are the noise), then judge (:meth:`Search._judge`).
+    - A shown top is judged by the contrast floor (``min_peak_contrast``) and the signal
+      floor only (:meth:`Search._judge` with ``contrast_only``): the check above weighed
+      it against the noise already.
     - No peak: FLAT_CURVE (or NO_SIGNAL), no final move.
     - The sharpest sample at a range end with the curve still rising toward it
       (:func:`peak_beyond_edge`): go back to that sample; PEAK_OUT_OF_RANGE.
-    - Otherwise go to the peak: :func:`refine_peak` over all samples (least-squares parabola
-      around the best sample; the samples are dense near the top, so this is steadier than
-      the best sample alone, and it stays within the samples around the best), as a
-      relative move from the last reported position; Outcome.
+    - Otherwise go to the peak (:meth:`_estimate`): :func:`refine_peak` over all samples
+      (least-squares parabola around the best sample; the samples are dense near the top,
+      so this is steadier than the best sample alone, and it stays within the samples
+      around the best; the best ranked by its mean less its standard error once the noise
+      is known), as a relative move from the last reported position; Outcome.
 
     At most ``climb_max_moves`` moves in all, final move included. Set ``noise_band`` above
     the measure's frame-to-frame jitter: a noise "fall" in the tail turns the climb round.
@@ -125,18 +127,11 @@ class HillClimbSearch(Search):
             if (yield from self._look(climb)):
                 shown = yield from self._confirm(climb)
 
-        if self._needs_noise(climb.seen):
-            # A low rise (a start near the top of a broad peak sees only its top) and no
-            # noise to judge it by: measure the positions seen again, in one pass from
-            # the nearer end, as far as the move budget allows.
-            positions = sorted(p for p, _ in _merge_duplicates(climb.seen, c.climb_min_step))
-            if abs(positions[-1] - climb.position) < abs(positions[0] - climb.position):
-                positions.reverse()
-            for target in positions:
-                if climb.moves >= c.climb_max_moves - 1:
-                    break
-                yield from self._go(climb, target)
-        flat = self._judge(climb.seen, 'hill-climb')
+        # A shown top has been weighed against the noise already (more closely than the
+        # flat rule's whole-curve height against 8 sigmas, which refused real low-texture
+        # peaks 6-7 sigmas high in high noise): only the contrast floor and the signal
+        # floor are left to check.
+        flat = self._judge(climb.seen, 'hill-climb', contrast_only=shown)
         if flat:
             return flat
         if not shown:
@@ -148,7 +143,7 @@ class HillClimbSearch(Search):
         if edge is not None:
             estimate = climb.best[0]          # leave the lens at the sharpest sample
         else:
-            estimate = self._clamp(refine_peak(climb.seen, tolerance=c.climb_min_step * 1e-3))
+            estimate = self._clamp(self._estimate(climb))
         if c.backlash > 0 and climb.position > estimate - c.backlash:
             # Final approach from below, overshooting by the backlash (see module docstring).
             position, _ = yield Move(self._clamp(estimate - c.backlash) - climb.position,
@@ -249,6 +244,42 @@ class HillClimbSearch(Search):
         if max(scores.values()) >= bar:
             return min(scores, key=scores.__getitem__)   # falls one way only: go the other
         return None
+
+    def _estimate(self, climb: _Climb) -> float:
+        """The peak: :func:`refine_peak`'s parabola over the top half, centred on the
+        position whose mean is highest less its standard error (the noise measured by the
+        repeats over the square root of its frame count), not on the highest mean: a single
+        frame a noise sigma or two high, a few steps from the checked top, otherwise pulls
+        the fit to itself (a low-texture, high-noise climb ended 1.3 depths of field off
+        that way). Without measured noise, :func:`refine_peak` itself."""
+        tolerance = 0.1 * self.config.climb_min_step
+        noise, dof = self._measured_noise()
+        groups: list[list] = []                  # [position, [values]] sorted by position
+        for position, value in sorted(climb.seen):
+            if groups and position - groups[-1][0] <= tolerance:
+                groups[-1][1].append(value)
+            else:
+                groups.append([position, [value]])
+        if noise <= 0.0 or dof < CONFIRM_DOF or len(groups) < 3:
+            return refine_peak(climb.seen, tolerance=self.config.climb_min_step * 1e-3)
+        points = [(x, statistics.fmean(vs)) for x, vs in groups]
+        best = max(range(len(groups)), key=lambda i: points[i][1] - noise / math.sqrt(
+            len(groups[i][1])))
+        if best in (0, len(points) - 1):
+            return points[best][0]
+        values = [v for _, v in points]
+        threshold = min(values) + 0.5 * (max(values) - min(values))
+        low, high = best - 1, best + 1
+        while low > 0 and values[low - 1] >= threshold:
+            low -= 1
+        while high < len(points) - 1 and values[high + 1] >= threshold:
+            high += 1
+        run = points[low:high + 1]
+        x_best = points[best][0]
+        a, b, _, _ = _parabola([(x - x_best, y) for x, y in run])
+        if a >= 0.0:
+            return x_best
+        return min(max(x_best - b / (2.0 * a), run[0][0]), run[-1][0])
 
     def _look(self, climb: _Climb) -> Generator[Move, Sample, bool]:
         """The range at ``2 * climb_step`` from the nearer end, then a climb from its

@@ -1102,7 +1102,7 @@ def test_hill_climb_does_not_claim_noise_in_a_flat_tail(start):
             assert outcome.error == FLAT_CURVE, outcome.message
             assert 'no focus peak' in outcome.message
     # Measured: 40 of 40 found (30-32 before a shown top skipped the whole-curve rule).
-    assert found >= 24, found
+    assert found >= 36, found
 
 
 def test_an_unconfirmed_top_is_flat_with_the_reason():

@@ -90,6 +90,22 @@ def test_real_stack_rows_use_the_default_setting_and_the_default_strategy_is_che
     assert any('1 false focus' in text and not ok for text, ok in checks.items())
 
 
+def test_hill_climb_gets_its_own_false_focus_verdict():
+    results = benchmark.stack_trials(['coarse_fine', 'hill_climb'], 4, seed=3)
+    climbs = [r for r in results if r.strategy == 'hill_climb']
+    checks = dict(benchmark.stack_targets(results))
+    line, = [text for text in checks if text.startswith('hill_climb:')]
+    assert '0 false focus' in line and checks[line], line
+    # A claim 2 DoF off counts against hill_climb, not the default strategy.
+    checks = dict(benchmark.stack_targets(results + [
+        dataclasses.replace(climbs[0], reported_success=True, error_dof=2.0)]))
+    line, = [text for text in checks if text.startswith('hill_climb:')]
+    assert '1 false focus' in line and not checks[line], line
+    default, = [text for text in checks if text.startswith('coarse_fine: ')
+                and 'false focus' in text]
+    assert checks[default], default
+
+
 def test_benchmark_is_deterministic():
     first = benchmark.sim_trials(['golden', 'webcam_score'], 4, seed=5)
     second = benchmark.sim_trials(['golden', 'webcam_score'], 4, seed=5)

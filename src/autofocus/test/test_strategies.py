@@ -1014,7 +1014,10 @@ def test_rival_tops_measures_two_tops_within_the_noise_again():
 def test_hill_climb_stops_on_a_flat_curve_long_before_its_move_bound(noise):
     # It used to walk wall to wall until climb_max_moves (199 moves on a noiseless flat
     # curve): no rise ever halved its step. Now a climb stops once it has made as many
-    # moves as a crossing of the range without a new best.
+    # moves as a crossing of the range without a new best; then its top is checked (at
+    # most 3 rounds of 3 frames), the range looked over once at 2 climb steps (half a
+    # crossing) and, when that look shows a top out of the noise, climbed from it once
+    # more. Measured: 23-47 moves.
     config = SearchConfig()
     crossing = (config.range_max - config.range_min) / config.climb_step
     for seed in range(10):
@@ -1022,7 +1025,7 @@ def test_hill_climb_stops_on_a_flat_curve_long_before_its_move_bound(noise):
         lens = Lens(lambda x: 1.0, noise, seed=seed, start=start)
         outcome = run(make_search('hill_climb', config, start), lens)
         assert outcome.error == FLAT_CURVE
-        assert len(lens.moves) <= 2 * crossing, len(lens.moves)
+        assert len(lens.moves) <= 3 * crossing, len(lens.moves)
 
 
 def test_significance_and_repeat_noise():
@@ -1037,3 +1040,79 @@ def test_significance_and_repeat_noise():
                                             (9.0, 3.0)], 0.1)
     assert dof == 2 and sigma == pytest.approx(math.sqrt((0.02 + 0.02) / 2))
     assert peak_fitting.repeat_noise([(0.0, 1.0), (1.0, 1.0)], 0.1) == (0.0, 0)
+
+
+def second_plane(bump):
+    """A focus peak at 300 (half width 40) over a floor of 0.15, and a second plane's
+    bump ``bump`` high at 550 on its flank: the simulator's two-planes scene, where the far
+    plane reads 4 % over the valley beside it and lower than the near plane's flank
+    100 units further in (``bump`` 0.03); with 0.05 the bump's far side reads 4 % over the
+    flank there too (a real but minor local top)."""
+    return lambda x: (0.15 + 1.0 / (1.0 + ((x - 300.0) / 40.0) ** 2)
+                      + bump * math.exp(-0.5 * ((x - 550.0) / 30.0) ** 2))
+
+
+@pytest.mark.parametrize('bump, start', [(0.03, 1000.0), (0.03, 800.0), (0.05, 800.0)])
+def test_hill_climb_does_not_claim_focus_on_a_second_planes_bump(bump, start):
+    # Climbing in from the far end it reached the bump first, saw it fall both ways and
+    # claimed focus there, 250 units (7 depths of field in the benchmark) from the peak:
+    # 3-22 of these 40 searches did (measured before the fix). Now a top must fall by a
+    # fifth of its height both ways, and the climb goes on past a side that does not.
+    config = SearchConfig()
+    found = 0
+    for seed in range(40):
+        lens = Lens(second_plane(bump), 0.02, seed=seed, start=start)
+        outcome = run(make_search('hill_climb', config, start), lens)
+        if outcome.success:
+            assert abs(outcome.position - 300.0) <= 20.0, (seed, outcome.message)
+            found += 1
+    # Measured: 40 of 40 find the peak (the climb from the bump, or a look over the range
+    # after a start in the flat tail).
+    assert found >= 36, found
+
+
+def test_hill_climb_on_a_harder_bump_rarely_claims_it():
+    # The 0.05 bump seen from the far end: its fall toward the peak, 2 climb steps out,
+    # is 12 % of its height, near the 20 % bar in 2 % frame noise. Measured: 2 of 40 still
+    # claim it (16 before). Kept here so a change that makes it worse shows.
+    claims = sum(
+        (outcome := run(make_search('hill_climb', SearchConfig(), 1000.0),
+                        Lens(second_plane(0.05), 0.02, seed=seed, start=1000.0))).success
+        and abs(outcome.position - 300.0) > 20.0 for seed in range(40))
+    assert claims <= 3, claims
+
+
+@pytest.mark.parametrize('start', [0.0, 100.0])
+def test_hill_climb_does_not_claim_noise_in_a_flat_tail(start):
+    # A narrow peak at 800 over a floor at 0.3 of its height, 15 % frame noise, the climb
+    # starting 700-800 units away where the curve is flat: the noise's bumps read 30-40 %
+    # contrast, over the 0.3 that passed for a peak without known noise, and it claimed
+    # focus there in 32-36 of these 40 searches (measured before the fix). Now a top is
+    # measured again against probes 2 climb steps either side and must stand out of the
+    # noise of its repeated frames; else the range is looked over and climbed from its best.
+    curve = gaussian(800.0, 30.0, 0.3)
+    found = 0
+    for seed in range(40):
+        lens = Lens(curve, 0.15, seed=seed, start=start)
+        outcome = run(make_search('hill_climb', SearchConfig(), start), lens)
+        if outcome.success:
+            assert abs(outcome.position - 800.0) <= 20.0, (seed, outcome.message)
+            found += 1
+        else:
+            assert outcome.error == FLAT_CURVE, outcome.message
+            assert 'no focus peak' in outcome.message
+    # Measured: 40 of 40 found (30-32 before a shown top skipped the whole-curve rule).
+    assert found >= 36, found
+
+
+def test_an_unconfirmed_top_is_flat_with_the_reason():
+    # Start on a noise bump far out in a tail with no peak in the range at all (a curve
+    # that only rises beyond range_max, far away): no claim, and the message says why.
+    curve = gaussian(5000.0, 30.0, 1.0)
+    for seed in range(10):
+        lens = Lens(curve, 0.15, seed=seed, start=500.0)
+        outcome = run(make_search('hill_climb', SearchConfig(), 500.0), lens)
+        assert outcome.error == FLAT_CURVE, outcome.message
+        # Either the top against its probes or the whole curve against the noise.
+        assert 'no focus peak' in outcome.message and 'noise sigmas' in outcome.message
+        assert all(move.phase != 'final' for move in lens.moves)

@@ -814,11 +814,14 @@ def stack_targets(results):
                f'full-resolution peak (worst {worst:.2f} mm)', within == len(ours)),
               (f'{default} on the real stack: median frames {frames:.0f} <= {STACK_FRAMES}',
                frames <= STACK_FRAMES)]
-    claimed = [r for r in results if r.strategy == default and r.reported_success]
-    false = [r for r in claimed if r.scene == 'flat' or r.error_dof > TOLERANCES[-1]]
-    checks.append((f'{default}: {len(false)} false focus in {len(claimed)} claimed focuses '
-                   f'(the flat scene, or more than {TOLERANCES[-1]:g} DoF from the peak), '
-                   f'every scene and the real stack', not false))
+    # hill_climb too (issue 12: it claimed focus far from the peak, the DSLR's default).
+    for name in dict.fromkeys([default] + [r.strategy for r in results
+                                           if r.strategy == 'hill_climb']):
+        claimed = [r for r in results if r.strategy == name and r.reported_success]
+        false = [r for r in claimed if r.scene == 'flat' or r.error_dof > TOLERANCES[-1]]
+        checks.append((f'{name}: {len(false)} false focus in {len(claimed)} claimed focuses '
+                       f'(the flat scene, or more than {TOLERANCES[-1]:g} DoF from the peak), '
+                       f'every scene and the real stack', not false))
     sweeps = [r.frames for r in results if r.lens == 'real_stack' and r.strategy == 'sweep']
     if sweeps:
         checks.append((f'{default} on the real stack: median frames {frames:.0f} below the '

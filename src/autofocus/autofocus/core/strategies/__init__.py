@@ -27,8 +27,10 @@ Strategies
   single noisy frames make it less reliable than coarse_fine on weak peaks and bumpy tops.
 - ``hill_climb``: relative moves only, for motors without a position reference (e.g. a DC
   motor on a gear): climb with ``climb_step``, reverse and halve the step each time the
-  sharpness falls past the top, stop below ``climb_min_step``, go to the peak fitted
-  around the best place seen.
+  sharpness falls past the top, stop below ``climb_min_step``; then measure the top again
+  and 2 steps either side, and claim focus only where the curve falls off both ways
+  beyond the noise (else climb on, or look over the range once and climb from its best,
+  or FLAT_CURVE); go to the peak fitted around the best place seen.
 - ``flyby``: one constant-speed pass over the range while frames stream (each placed by
   the motor's stamped positions at its exposure time: :class:`Sweep`,
   :func:`stream_samples`), then a short refine at rest around the streamed peak. The

@@ -44,17 +44,21 @@ LOCAL, FULL = 'local', 'full'
 class ContinuousConfig:
     """When to refocus and over which range (motor units, seconds, frames, ratios).
 
-    Why ``drop_threshold`` 0.2 with a 1 s hold over 15 frames (continuous_benchmark, two
-    seeds, two simulated hours of static scenes with noise and up to 5% flicker): no false
-    re-trigger at 0.3, 0.2 or even 0.15 / 0.5 s / 9 frames; the first ones at 0.08 / 0.2 s /
-    3 frames (3 an hour on the flickering scene). 0.3 let slow drift go 20 units out of
-    focus before acting; 0.2 keeps the lens within 20 units of a drifting subject ~80% of
-    the time, with a 2.5x margin to the setting where noise starts to trigger.
+    Why ``drop_threshold`` 0.12 with a 0.5 s hold over 9 frames (continuous_benchmark at
+    the sharpness node's defaults, normalized_vollath_f4 at downsample 1; three seeds,
+    three simulated hours of static scenes with noise and up to 5% flicker): no false
+    re-trigger down to 0.08 / 0.2 s / 3 frames; the first at 0.05 / 0.2 s / 3 (one in 20
+    minutes of the low-texture scene). The old 0.2 / 1 s / 15, chosen for the Laplacian at
+    downsample 2, waits too long with this steadier measure: a 2 units/s drift stayed
+    within 10 units 25-45 % of the time, less than a search every 5 s on two seeds of
+    three (38 %); at 0.12 / 0.5 s / 9 it is 48-54 %, and within 20 units 82-83 % (against
+    67-72 %, and 50 % for the searches every 5 s). 0.12 keeps a 2.4x margin in threshold
+    (and 2.5x in hold, 3x in window) to where noise starts to trigger.
     """
 
-    drop_threshold: float = 0.2     # relative drop of the level below the reference
-    hold_time: float = 1.0          # s the drop must last before a refocus
-    window: int = 15                # frames in the median (reference and level)
+    drop_threshold: float = 0.12    # relative drop of the level below the reference
+    hold_time: float = 0.5          # s the drop must last before a refocus
+    window: int = 9                 # frames in the median (reference and level)
     settle_time: float = 0.1        # s after a search ends before frames count
     local_range: float = 100.0      # local search: +- this around the current position
     edge_margin: float = 15.0       # local result this close to a window edge = failed

@@ -265,6 +265,11 @@ class MotorDriverNode(Node):
             self._contact_executor.spin()
         except ExternalShutdownException:
             pass
+        except Exception:
+            if self.context.ok():  # a real error: its traceback must show
+                raise
+            # Ctrl+C shut the context down while this executor built its wait set ("the
+            # given context is not valid"): the stop the user asked for, as in _run.
 
     def _restore_position(self, values: Dict[str, Any]) -> str:
         """Decide the start-up position (updates values['initial_position']); say why."""

@@ -27,26 +27,89 @@ def make(ros, **params):
     return node, rendered
 
 
+def due(node, start):
+    # As the frame timer queues a frame: one tick, the frame due at it.
+    node._ticks += 1
+    node._due.append((start, node._ticks))
+
+
 def test_a_frame_waits_for_a_motor_state_after_its_exposure(ros):
     node, rendered = make(ros, initial_position=5.0)
     try:
         t0 = 10_000 * MS
-        node._due.append(t0)
+        due(node, t0)
         node._render_due(t0 + 20 * MS)
         assert rendered == [(5.0, 5.0)]          # no motor at all: the initial position
         node._on_motor_state(state(t0, 100.0))
         node._on_motor_state(state(t0 + 20 * MS, 200.0))
-        node._due.append(t0 + 40 * MS)           # exposed 40..50 ms, states only up to 20 ms
+        due(node, t0 + 40 * MS)                  # exposed 40..50 ms, states only up to 20 ms
         node._render_due(t0 + 60 * MS)
         assert len(rendered) == 1                # waits instead of showing the lens at 200
         node._on_motor_state(state(t0 + 60 * MS, 400.0))
         assert rendered[1] == (300.0, 350.0)     # where the lens really was, interpolated
         # States stop coming (motor gone): frames still come, after the wait.
-        node._due.append(t0 + 100 * MS)
+        due(node, t0 + 100 * MS)
         node._render_due(t0 + 120 * MS)
         assert len(rendered) == 2
+        node._ticks += lens_simulator_node.STATE_WAIT_TICKS
         node._render_due(t0 + 110 * MS + lens_simulator_node.MAX_STATE_WAIT_NS)
         assert rendered[2] == (400.0, 400.0)
+    finally:
+        node.destroy_node()
+
+
+def moving(t_ns, position):
+    msg = state(t_ns, position)
+    msg.moving = True
+    return msg
+
+
+def test_a_frame_after_a_moving_state_waits_for_the_driver_instead_of_guessing(ros):
+    # The driver stalled mid-move (a loaded machine): nothing says where the lens is. A
+    # frame rendered at the last position heard, stamped after the move ended, was paired
+    # by the focus server with where the lens came to rest (a search ended 63 units off).
+    node, rendered = make(ros, initial_position=0.0)
+    try:
+        t0 = 10_000 * MS
+        node._on_motor_state(moving(t0, 250.0))              # on its way to 350
+        due(node, t0 + 200 * MS)
+        node._ticks += lens_simulator_node.STATE_WAIT_TICKS
+        node._render_due(t0 + 210 * MS + lens_simulator_node.MAX_STATE_WAIT_NS)
+        assert rendered == []                    # the lens at 250 would be a guess
+        # The driver again, at rest since it arrived at 100 ms (its stamp: when it spoke).
+        arrived = state(t0 + 400 * MS, 350.0)
+        arrived.stationary_since = Time(nanoseconds=t0 + 100 * MS).to_msg()
+        node._on_motor_state(arrived)
+        assert rendered == [(350.0, 350.0)]
+        # A driver that never speaks again: after MAX_MOVING_WAIT the lens is taken as
+        # stopped where it was last heard, and frames come again.
+        node._on_motor_state(moving(t0 + 500 * MS, 300.0))
+        due(node, t0 + 600 * MS)
+        node._ticks += lens_simulator_node.STATE_WAIT_TICKS
+        node._render_due(t0 + 1000 * MS)
+        assert len(rendered) == 1
+        node._render_due(t0 + 610 * MS + lens_simulator_node.MAX_MOVING_WAIT_NS)
+        assert rendered[1] == (300.0, 300.0)
+    finally:
+        node.destroy_node()
+
+
+def test_a_process_that_wakes_from_a_stall_renders_from_the_states_queued_meanwhile(ros):
+    # A frame due before the process stalled; it wakes 2 s later and its frame timer runs
+    # first, with the states of those 2 s still queued. The wait has run out by the clock
+    # but not by the ticks: the frame waits until the states are taken.
+    node, rendered = make(ros, initial_position=0.0)
+    try:
+        t0 = 10_000 * MS
+        node._on_motor_state(moving(t0, 0.0))
+        due(node, t0 + 100 * MS)                 # exposed 100..110 ms, mid-move
+        node._render_due(t0 + 120 * MS)
+        due(node, t0 + 2100 * MS)                # the timer, after the stall
+        node._render_due(t0 + 2110 * MS)
+        assert rendered == []
+        for k in range(1, 11):                   # the queued states: 0 to 400 in 0.8 s
+            node._on_motor_state(state(t0 + 100 * k * MS, min(400.0, 50.0 * k)))
+        assert rendered[0] == (50.0, 55.0)
     finally:
         node.destroy_node()
 

@@ -66,6 +66,23 @@ class PositionHistory:
 # last state heard would show the lens where it was a moment ago, not where it is; a search
 # would then pair positions with the wrong sharpness (measured: ends 30-80 units off).
 MAX_STATE_WAIT_NS = 250_000_000
+# ... and at least this many frame ticks after the frame was due: a process that was not
+# scheduled for longer than the wait wakes with the states of that time still queued, and
+# its frame timer may run before them (seen: a search that ended 63 units off). The states
+# are taken before the timer's next tick, so the history is current by then.
+STATE_WAIT_TICKS = 2
+# While the last state heard says the lens is moving, a frame past it is not rendered from
+# a guess for this long (ns) after its exposure: a motor driver stalled mid-move (a loaded
+# machine) sends nothing, and a frame showing the lens where it last was, stamped after the
+# move had ended, was paired by the focus server with the position the lens came to rest
+# at (a search ended 63 units off). Such frames are dropped and counted, as a camera drops
+# frames; after this long the driver is taken for gone and the lens for stopped. Well under
+# the focus server's camera_timeout beside a simulated camera (sim.yaml: 3 s), so that a
+# driver that died mid-move is what the server blames.
+MAX_MOVING_WAIT_NS = 1_000_000_000
+# Frames waiting to be rendered, at most (older ones are dropped): half a second at 30 fps,
+# more than the normal wait; a longer wait is a stalled driver, not worth a burst of frames.
+MAX_DUE_FRAMES = 15
 
 
 class LensSimulatorNode(Node):
@@ -110,7 +127,11 @@ class LensSimulatorNode(Node):
             raise ConfigError(str(error)) from None
         self._rng = np.random.default_rng(config.seed)
         self._history = PositionHistory()
-        self._due = collections.deque(maxlen=8)   # exposure starts of frames not yet rendered
+        # (exposure start, frame tick when due) of frames not yet rendered
+        self._due = collections.deque()
+        self._ticks = 0
+        self._moving = False                      # what the last motor state heard says
+        self._dropped = 0
         self._images = ImagePublisher(self, frame_id)
         self.create_subscription(MotorState, 'focus_motor/state', self._on_motor_state, 50)
         self.create_timer(1.0 / fps, self._publish_frame)
@@ -133,22 +154,42 @@ class LensSimulatorNode(Node):
         return SetParametersResult(successful=True)
 
     def _on_motor_state(self, msg):
-        self._history.add(Time.from_msg(msg.header.stamp).nanoseconds, msg.position)
+        stamp = Time.from_msg(msg.header.stamp).nanoseconds
+        if not msg.moving:
+            # At rest since stationary_since: a state published late by a stalled driver
+            # still says when the lens arrived, so frames from then on show it there.
+            rested = Time.from_msg(msg.stationary_since).nanoseconds
+            if 0 < rested < stamp:
+                self._history.add(rested, msg.position)
+        self._history.add(stamp, msg.position)
+        if self._history.latest == stamp:
+            self._moving = bool(msg.moving)
         self._render_due()
 
     def _publish_frame(self):
         now = self.get_clock().now().nanoseconds
-        self._due.append(now - self._exposure_ns)
+        self._ticks += 1
+        if len(self._due) >= MAX_DUE_FRAMES:
+            self._due.popleft()
+            self._dropped += 1
+            self.get_logger().warning(
+                f'dropped a frame ({self._dropped} so far): no motor state says yet where '
+                'the lens was during its exposure (the motor driver is stalled or its '
+                'states are late)', throttle_duration_sec=5.0)
+        self._due.append((now - self._exposure_ns, self._ticks))
         self._render_due(now)
 
     def _render_due(self, now=None):
         now = self.get_clock().now().nanoseconds if now is None else now
         latest = self._history.latest
         while self._due:
-            start = self._due[0]
+            start, due_tick = self._due[0]
             end = start + self._exposure_ns
             # No motor heard at all: nothing to wait for (the lens stays at initial_position).
-            if latest is not None and latest < end and now - end < MAX_STATE_WAIT_NS:
+            if latest is not None and latest < end and (
+                    now - end < MAX_STATE_WAIT_NS
+                    or self._ticks - due_tick < STATE_WAIT_TICKS
+                    or (self._moving and now - end < MAX_MOVING_WAIT_NS)):
                 return
             self._due.popleft()
             frame = self._lens.render(self._history.at(start, self._initial_position),

@@ -243,8 +243,11 @@ class Graph:
                                str(sim_params), '-r', '__node:=camera')
         self.sharpness = lan.node('pc', 'autofocus', 'sharpness', '--params-file',
                                   str(AUTOFOCUS_YAML))
+        # With sim.yaml after autofocus.yaml, as bringup starts it beside a simulated
+        # camera (its camera_timeout: the simulator holds frames while a motor that went
+        # silent mid-move may still be moving, and the motor must be the one blamed).
         self.server = lan.node('pc', 'autofocus', 'focus_server', '--params-file',
-                               str(AUTOFOCUS_YAML))
+                               str(AUTOFOCUS_YAML), '--params-file', str(sim_params))
 
     def wait_for_frames(self):
         """Until the sharpness node measures frames (a busy machine starts it slowly; a goal

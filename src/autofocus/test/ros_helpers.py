@@ -57,6 +57,7 @@ class FocusAction:
         self.client = ActionClient(node, Focus, name)
         ros.add_node(node)
         self.feedback = []
+        self.sent = 0
 
     def wait_for_server(self, timeout=20.0):
         return self.client.wait_for_server(timeout_sec=timeout)
@@ -65,7 +66,12 @@ class FocusAction:
         """Send a goal; return its handle (accepted or not)."""
         future = self.client.send_goal_async(
             goal, feedback_callback=lambda msg: self.feedback.append(msg.feedback))
-        assert wait_for(future.done, timeout), 'no answer to the goal'
+        self.sent += 1
+        # Says which goal of this client went unanswered, and whether the client still
+        # sees the server: a first goal's answer lost to discovery is not a later one's.
+        assert wait_for(future.done, timeout), (
+            f'no answer to goal {self.sent} of this client within {timeout:g} s '
+            f'(server discovered: {self.client.server_is_ready()})')
         return future.result()
 
     def result(self, handle, timeout=60.0):

@@ -67,7 +67,10 @@ class Graph:
         assert wait_for(arrived, LOADED)
 
     def focus(self, goal=None, timeout=60.0):
-        handle = self.action.send(goal or Focus.Goal())
+        try:
+            handle = self.action.send(goal or Focus.Goal())
+        except AssertionError as error:
+            raise AssertionError(f'{error}\n{self.process.log()}') from None
         assert handle.accepted, self.process.log()
         return self.action.result(handle, timeout)
 

@@ -163,9 +163,13 @@ def test_keepalives_carry_a_long_move_and_a_stalled_server_resumes_it(ros, rig):
     def freeze_mid_move():
         since = time.time()
         # Early in a move: the rest of it outlasts the watchdog (60 units at 40 units/s).
-        assert wait_for(lambda: any(s.moving and stamp(s) > since
-                                    and abs(s.target - s.position) > 80.0 for s in states),
-                        20.0), (server.log(), motor.log())
+        moving = wait_for(lambda: any(s.moving and stamp(s) > since
+                                      and abs(s.target - s.position) > 80.0 for s in states),
+                          20.0)
+        if not moving:
+            # In full (an assertion's message is cut short): why the goal made no new move.
+            print(server.log(), motor.log(), sep='\n')
+        assert moving, 'no new move within 20 s (the logs are in the captured stdout)'
         frozen_at = time.time()
         server.popen.send_signal(signal.SIGSTOP)
         try:

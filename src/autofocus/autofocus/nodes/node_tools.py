@@ -1,6 +1,7 @@
 """What every autofocus node shares: typed parameter declaration and a clean main()."""
 import os
 import sys
+import time
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -138,6 +139,23 @@ def declared_parameters(module) -> list:
     return found
 
 
+# How long an error in the executor waits for a shutdown under way to show in rclpy.ok().
+SHUTDOWN_SETTLE = 0.5
+
+
+def shutting_down(wait=SHUTDOWN_SETTLE):
+    """Whether the context is shut down, or is within ``wait`` seconds: rclpy's signal
+    handler shuts it down while the executor may be taking a message, which then fails in
+    rcl or pybind ("context is invalid", "Unable to convert call argument '0'", seen once
+    on SIGINT in a fresh-clone run) a moment before rclpy.ok() turns false."""
+    deadline = time.monotonic() + wait
+    while rclpy.ok():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def _spin(node_factories, multithreaded):
     from rclpy.exceptions import InvalidParameterValueException, ParameterException
     nodes = []
@@ -158,7 +176,7 @@ def _spin(node_factories, multithreaded):
         print(f'[{name}] cannot start: {error}', file=sys.stderr)
         return 2
     except Exception:
-        if rclpy.ok():  # a real error: its traceback must show
+        if not shutting_down():  # a real error: its traceback must show
             raise
         # SIGTERM shuts the context down from rclpy's signal handler, with no
         # KeyboardInterrupt to stop the main thread first: a node being built or a

@@ -47,14 +47,15 @@ class FocusAction:
     def __init__(self, ros, name='focus'):
         from autofocus_interfaces.action import Focus
         import rclpy
-        from rclpy.action import ActionClient
+
+        from autofocus.nodes.action_client import ThreadSafeActionClient
         # On a node of its own, added to the spinning executor once built: rclpy's
         # ActionClient registers itself with its node before it creates its lock, and the
         # harness's executor thread, spinning the node meanwhile, once hit that gap
         # ("'ActionClient' object has no attribute '_lock'").
         node = rclpy.create_node(f'focus_action_client_{next(_client_ids)}',
                                  context=ros.context)
-        self.client = ActionClient(node, Focus, name)
+        self.client = ThreadSafeActionClient(node, Focus, name)
         ros.add_node(node)
         self.feedback = []
         self.sent = 0

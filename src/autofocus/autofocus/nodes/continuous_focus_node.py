@@ -22,12 +22,12 @@ from action_msgs.msg import GoalStatus
 from autofocus_interfaces.action import Focus
 from autofocus_interfaces.msg import ContinuousFocusState, FocusMetrics, MotorState
 from autofocus_interfaces.srv import SetContinuousFocus
-from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from rclpy.time import Time
 
 from autofocus.core import continuous, measures, strategies
+from autofocus.nodes.action_client import ThreadSafeActionClient
 from autofocus.nodes.node_tools import ConfigError, declare, run_node
 
 STATE_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -94,7 +94,7 @@ class ContinuousFocusNode(Node):
         self._wanted = autostart
         self._frames_seen = 0
 
-        self._client = ActionClient(self, Focus, 'focus')
+        self._client = ThreadSafeActionClient(self, Focus, 'focus')
         self._state_pub = self.create_publisher(ContinuousFocusState, '~/state', STATE_QOS)
         self.create_subscription(FocusMetrics, 'sharpness/metrics', self._on_metrics, 50)
         self.create_subscription(MotorState, 'focus_motor/state', self._on_motor_state, 10)

@@ -29,7 +29,6 @@ from action_msgs.msg import GoalStatus
 from autofocus_interfaces.action import Focus
 from autofocus_interfaces.msg import MotorCommand, MotorState
 from rcl_interfaces.srv import GetParameters, SetParametersAtomically
-from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
@@ -38,6 +37,7 @@ from std_msgs.msg import Float64
 from autofocus.core import strategies
 from autofocus.core.focus_request import FocusDefaults, resolve
 from autofocus.io.preview import preview_jpeg
+from autofocus.nodes.action_client import ThreadSafeActionClient
 from autofocus.nodes.node_tools import (
     ConfigError, IMAGE_QOS, KEEPALIVE_QOS, declare, motor_command, run_node)
 from autofocus.nodes.web_server import BadRequest, StreamSettings, WebServer
@@ -144,7 +144,7 @@ class WebNode(Node):
         self._get_params = self.create_client(GetParameters, f'{sharpness_node}/get_parameters')
         self._set_params = self.create_client(SetParametersAtomically,
                                               f'{sharpness_node}/set_parameters_atomically')
-        self._action = ActionClient(self, Focus, action)
+        self._action = ThreadSafeActionClient(self, Focus, action)
         self._sharpness_node = self.resolve_service_name(sharpness_node)
         self.create_timer(0.25, self._sync_image_subscription)
         self.create_timer(1.0, self._poll_roi)

@@ -22,12 +22,12 @@ import time
 import rclpy
 from action_msgs.msg import GoalStatus
 from autofocus_interfaces.action import Focus
-from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from autofocus.core import strategies
 from autofocus.core.focus_request import FocusDefaults, resolve
+from autofocus.nodes.action_client import ThreadSafeActionClient
 
 CANCEL_WAIT = 5.0      # seconds for the server to accept a cancel request
 RESULT_WAIT = 10.0     # then seconds for the canceled goal's result (the motor stopped)
@@ -50,7 +50,7 @@ class FocusClient:
 
     def __init__(self, node: Node, action_name: str = 'focus'):
         self.node = node
-        self._client = ActionClient(node, Focus, action_name)
+        self._client = ThreadSafeActionClient(node, Focus, action_name)
         self._goal_handle = None
         self._send_future = None
         self._result_future = None

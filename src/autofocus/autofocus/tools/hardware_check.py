@@ -92,7 +92,8 @@ def run_goal(device, low, high, relative_only, image_topic, params_file, timeout
     import rclpy
     from action_msgs.msg import GoalStatus
     from autofocus_interfaces.action import Focus
-    from rclpy.action import ActionClient
+
+    from autofocus.nodes.action_client import ThreadSafeActionClient
 
     arguments = ['focus_control:=camera', f'camera_source:={device}', 'use_sim:=false']
     if image_topic:
@@ -105,7 +106,7 @@ def run_goal(device, low, high, relative_only, image_topic, params_file, timeout
     rclpy.init()
     node = rclpy.create_node('hardware_check')
     try:
-        client = ActionClient(node, Focus, 'focus')
+        client = ThreadSafeActionClient(node, Focus, 'focus')
         if not client.wait_for_server(timeout_sec=60.0):
             report.append('- focus goal: no focus server within 60 s (see the bringup output)')
             return False

@@ -54,6 +54,8 @@ DRIVERS = ('sim', 'stepper', 'dc')
 CONTROL_PERIOD = 0.01
 DIAGNOSTICS_PERIOD = 1.0
 EXIT_BAD_PARAMETER = 2
+# How long an executor's error waits for a shutdown under way to show in context.ok().
+SHUTDOWN_SETTLE = 0.5
 # Keepalives: best effort, newest only. A lost keepalive must not be repaired later (a
 # reliable reader holds every later sample back until the lost one is resent, so one
 # dropped packet would turn into a gap of a whole repair round trip), and a late one is
@@ -266,7 +268,7 @@ class MotorDriverNode(Node):
         except ExternalShutdownException:
             pass
         except Exception:
-            if self.context.ok():  # a real error: its traceback must show
+            if not _shutting_down(self.context):  # a real error: its traceback must show
                 raise
             # Ctrl+C shut the context down while this executor built its wait set ("the
             # given context is not valid"): the stop the user asked for, as in _run.
@@ -712,6 +714,19 @@ def main(args=None) -> int:
         rclpy.try_shutdown()
 
 
+def _shutting_down(context, wait: float = SHUTDOWN_SETTLE) -> bool:
+    """Whether ``context`` is shut down, or is within ``wait`` seconds: rclpy's signal
+    handler shuts it down while an executor may be using it, which then fails a moment
+    before ``context.ok()`` turns false (seen once in a composed node on SIGINT; the
+    autofocus package's node_tools.shutting_down, which this package cannot import)."""
+    deadline = time.monotonic() + wait
+    while context.ok():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def _run() -> int:
     try:
         node = MotorDriverNode()
@@ -725,7 +740,7 @@ def _run() -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
-        if rclpy.ok():  # a real error: its traceback must show
+        if not _shutting_down(node.context):  # a real error: its traceback must show
             raise
         # Ctrl+C or SIGTERM shut the context down between a timer's wake-up and its
         # publish ("publisher's context is invalid"): the stop the user asked for.

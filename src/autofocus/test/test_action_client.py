@@ -2,8 +2,9 @@
 
 rclpy 9.1.2's send_goal_async returns a future that never completes when the executor takes
 the server's answer while the send is still registering it (action_client.py says how). The
-window is a few Python lines wide; here a slow feedback-callback registration (the last step
-of the send, after rclpy's lock) widens it to 0.5 s so each run shows it.
+window is a few Python lines wide; here the feedback-callback registration (the last step of
+the send, after rclpy's lock) is held open until the answer has been handled, so every run
+shows it whatever the machine's load.
 """
 import threading
 import time
@@ -14,11 +15,15 @@ from ros_helpers import wait_for
 from autofocus.nodes.action_client import ThreadSafeActionClient
 
 
-class SlowRegistry(dict):
-    """The action client's feedback-callback table, slow to take an entry."""
+class HeldRegistry(dict):
+    """The action client's feedback-callback table: taking an entry waits for ``until()``."""
+
+    def __init__(self, until):
+        super().__init__()
+        self.until = until
 
     def __setitem__(self, key, value):
-        time.sleep(0.5)
+        assert wait_for(self.until, 30.0), 'the server never answered the goal'
         super().__setitem__(key, value)
 
 
@@ -55,10 +60,10 @@ def client_on_own_node(ros, client_class):
     return client
 
 
-def send_slowly(client):
+def send_held(client, until):
     from autofocus_interfaces.action import Focus
 
-    client._feedback_callbacks = SlowRegistry()   # widen rclpy's window (module docstring)
+    client._feedback_callbacks = HeldRegistry(until)   # rclpy's window (module docstring)
     return client.send_goal_async(Focus.Goal(range_min=0.0, range_max=100.0),
                                   feedback_callback=lambda message: None)
 
@@ -68,14 +73,25 @@ def test_plain_rclpy_client_loses_the_answer_that_comes_while_it_registers(ros, 
     ThreadSafeActionClient can go (action_client.py)."""
     from rclpy.action import ActionClient
 
-    future = send_slowly(client_on_own_node(ros, ActionClient))
-    assert wait_for(lambda: focus_server, 10.0), 'the server never got the goal'
+    client = client_on_own_node(ros, ActionClient)
+    # Held until the answer was taken and completed the future rclpy registered first (its
+    # done callback removes it from the pending table).
+    future = send_held(client, lambda: focus_server and not client._pending_goal_requests)
     assert not wait_for(future.done, 3.0), 'rclpy answered: its race is fixed'
 
 
 def test_thread_safe_client_gets_the_answer_and_the_result(ros, focus_server):
     client = client_on_own_node(ros, ThreadSafeActionClient)
-    future = send_slowly(client)
+
+    def answered_a_moment_ago():
+        # The server runs a goal after its answer; then time for an executor to take the
+        # answer, were it free to.
+        if not focus_server:
+            return False
+        time.sleep(0.5)
+        return True
+
+    future = send_held(client, answered_a_moment_ago)
     assert wait_for(future.done, 10.0), 'no answer to the goal'
     handle = future.result()
     assert handle.accepted and focus_server

@@ -262,7 +262,9 @@ class Graph:
                                      '--wait', '60', *args], 'focus_client')
 
     def finish(self, client, timeout=120.0):
-        assert wait_for(lambda: not client.alive(), timeout), client.log()
+        # The server's log too: a goal that never ends says why only there.
+        assert wait_for(lambda: not client.alive(), timeout), \
+            f'{client.log()}\n--- focus server ---\n{self.server.log()[-6000:]}'
         return client.log()
 
 

@@ -43,6 +43,10 @@ def test_the_simulated_graph_gives_the_focus_server_a_camera_timeout_a_busy_mach
     real = shipped['/**/focus_server']['ros__parameters'].get('camera_timeout', 1.0)
     simulated = sim['/**/focus_server']['ros__parameters']['camera_timeout']
     assert real == 1.0 and simulated > real
+    # And the wait for a frame after a move.
+    real = shipped['/**/focus_server']['ros__parameters']['frame_timeout']
+    simulated = sim['/**/focus_server']['ros__parameters']['frame_timeout']
+    assert real == 2.0 and simulated > real
 
 
 def test_real_graph_without_local_motor():

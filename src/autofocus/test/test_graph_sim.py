@@ -53,19 +53,31 @@ class Graph:
     def move_motor_to(self, position):
         assert wait_for(lambda: self.commands.get_subscription_count() > 0, LOADED)
         clock = self.clock
-        command = MotorCommand(mode=MotorCommand.MODE_ABSOLUTE, target=position,
-                               sequence=7_000_000 + int(position))
-        command.header.stamp = clock.now().to_msg()
-        self.commands.publish(command)
+        sequence = 7_000_000 + int(position)
+
+        def send_move():
+            command = MotorCommand(mode=MotorCommand.MODE_ABSOLUTE, target=position,
+                                   sequence=sequence)
+            command.header.stamp = clock.now().to_msg()
+            self.commands.publish(command)
+            return time.monotonic() + 1.0
+
+        # Sent again each second until the driver has acted on it, as the focus server
+        # does: this publisher sees the driver's reader before that reader has matched it,
+        # and a command sent in between is lost (seen: the lens never left its position).
+        resend_at = send_move()
 
         def arrived():
+            nonlocal resend_at
             # The driver stops any motion its commander stops renewing (watchdog_timeout).
             keepalive = MotorCommand(mode=MotorCommand.MODE_KEEPALIVE)
             keepalive.header.stamp = clock.now().to_msg()
             self.commands.publish(keepalive)
-            return abs(self.states[-1].position - position) < 1e-6 \
-                and not self.states[-1].moving
-        assert wait_for(arrived, LOADED)
+            last = self.states[-1]
+            if last.last_command_sequence != sequence and time.monotonic() >= resend_at:
+                resend_at = send_move()
+            return abs(last.position - position) < 1e-6 and not last.moving
+        assert wait_for(arrived, LOADED), self.states[-1]
 
     def focus(self, goal=None, timeout=60.0):
         try:

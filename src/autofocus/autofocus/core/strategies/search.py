@@ -37,6 +37,7 @@ class Search:
         self.phase = ''                           # phase of the last Move issued
         self._phases: list[str] = []              # phase of the Move behind each sample
         self._signals: list = []                  # (level, snr) or None per sample
+        self._signals_from = 0                    # the first sample that judges NO_SIGNAL
         self._repeat_noise: list[float] = []      # noise of a sample from repeated frames
         self._steps_gen: Steps | None = None
 
@@ -114,7 +115,7 @@ class Search:
         curve's blurred tails), else None: go on. ``contrast_only``: FLAT_CURVE only for a
         contrast below ``min_peak_contrast`` (the caller weighs the peak against the noise
         itself, later)."""
-        dark = _no_signal_outcome(self.samples, self._signals, self.config, what)
+        dark = self._dark(what)
         if dark is not None:
             return dark
         lit = self._lit(samples)
@@ -132,8 +133,11 @@ class Search:
 
     def _dark(self, what: str) -> Outcome | None:
         """NO_SIGNAL if the sharpest frame seen so far has no signal (checked again before
-        the final move: a fine scan may have found a dark frame that reads sharper)."""
-        return _no_signal_outcome(self.samples, self._signals, self.config, what)
+        the final move: a fine scan may have found a dark frame that reads sharper). Only
+        samples from ``_signals_from`` on count (a fly-by's motion-blurred stream, scanned
+        again at rest, does not)."""
+        start = self._signals_from
+        return _no_signal_outcome(self.samples[start:], self._signals[start:], self.config, what)
 
     def _needs_noise(self, samples: Sequence[Sample]) -> bool:
         """Whether ``samples`` are a low peak (contrast ``min_peak_contrast`` to

@@ -1,6 +1,7 @@
 """The benchmark: a quick run writes the table (every strategy and baseline), CSV and PNG."""
 import csv
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -183,8 +184,9 @@ def test_flyby_in_the_closed_loop_places_each_frame_where_the_lens_was():
 
 
 def test_flyby_in_the_closed_loop_gets_each_streamed_frames_signal_figures():
-    # As the focus server passes them on: a textureless scene ends NO_SIGNAL from the
-    # stream (it used to reach the flat rule, which flicker fooled now and then).
+    # As the focus server passes them on: a textureless scene ends NO_SIGNAL (it used to
+    # reach the flat rule, which flicker fooled now and then), after the scan at rest
+    # that a lit stream without texture gets (motion blur lowers a streamed frame's).
     rig = benchmark.Rig()
     seen = []
 
@@ -208,6 +210,30 @@ def test_flyby_in_the_closed_loop_gets_each_streamed_frames_signal_figures():
     assert not outcome.success and outcome.error == strategies.NO_SIGNAL, outcome.message
 
 
+def test_a_sweep_whose_frames_are_not_used_does_not_wait_for_their_latency():
+    # As the focus server runs it: a Sweep the search uses ends when its last frame has
+    # arrived (exposure + latency after the motor); one it does not use (the way to the
+    # pass's start or back) ends with the motor, reporting the frames arrived by then.
+    rig = benchmark.Rig(motor_speed=500.0, flyby_speed=1000.0)
+
+    def sweep(use_frames):
+        gear = lens_sim.Gear(0.0, motor=0.0)
+        return benchmark._fly_by(
+            strategies.Sweep(500.0, use_frames=use_frames), 0.0, 0.0, lambda t: 0.0, gear,
+            rig, 0.0, 1000.0, lambda a, b: np.array([[(a + b) / 2.0]]),
+            lambda frame: float(frame[0, 0]))
+
+    used, unused = sweep(True), sweep(False)
+    move_end = 500.0 / rig.flyby_speed
+    assert used[0] >= move_end + rig.exposure + rig.latency - 1e-9
+    assert unused[0] == pytest.approx(move_end)
+    used_samples, unused_samples = used[-1][0], unused[-1][0]
+    assert len(unused_samples) < len(used_samples)
+    assert unused_samples == used_samples[:len(unused_samples)]
+    assert max(p for p, _ in unused_samples) <= 500.0 - 1000.0 * (rig.latency + rig.exposure) \
+        + 1000.0 * rig.frame_period
+
+
 def test_flyby_rows_compare_with_coarse_fine_at_the_same_move_speed():
     rows = benchmark.flyby_rows(4, 2)
     assert len(rows) == 2 * len(benchmark.FLYBY_SPEEDS)
@@ -216,6 +242,23 @@ def test_flyby_rows_compare_with_coarse_fine_at_the_same_move_speed():
         assert stop['move_speed'] == fly['move_speed'] and stop['time_vs_coarse_fine'] == 1.0
         assert fly['time_vs_coarse_fine'] == pytest.approx(fly['time_med_s']
                                                            / stop['time_med_s'])
+
+
+def test_the_full_range_bound_takes_the_shorter_order_and_one_frame_at_rest():
+    rig = benchmark.Rig()
+    rest = rig.settle_time + rig.exposure + rig.latency
+
+    class Trial:
+        start, truth = 300.0, 800.0
+
+    # Down to 0, across to 1000, back to 800: 1500 units; up first: 700 + 1000 + 800.
+    assert benchmark.full_range_bound(Trial, 1000.0, rig) == pytest.approx(1.5 + rest)
+    Trial.truth = 100.0     # now up first is shorter: 700 + 1000 + 100
+    assert benchmark.full_range_bound(Trial, 500.0, rig) == pytest.approx(3.6 + rest)
+    rows = benchmark.flyby_rows(4, 2)
+    for fly in rows[1::2]:
+        assert 0.0 < fly['bound_vs_coarse_fine'] < fly['time_vs_coarse_fine']
+    assert all(math.isnan(stop['bound_vs_coarse_fine']) for stop in rows[::2])
 
 
 def test_flyby_speed_targets_judge_only_equal_speeds_on_time_and_success():

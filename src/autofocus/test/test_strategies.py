@@ -891,13 +891,13 @@ def test_flyby_protocol_and_streamed_samples():
     search = make_search('flyby', SearchConfig(), 900.0)
     first = search.start()
     # To the nearer end at the pass's speed: a Sweep, answered with observe_stream.
-    assert first == strategies.Sweep(1000.0)
+    assert first == strategies.Sweep(1000.0, use_frames=False)
     with pytest.raises(RuntimeError, match='observe_stream'):
         search.observe(1000.0, 0.1)
     lens = Lens(gaussian(333.0, 40.0, 0.1), start=900.0)
     approach = lens.sweep(first)
     sweep = search.observe_stream(approach)
-    assert isinstance(sweep, strategies.Sweep) and sweep.target == 0.0
+    assert isinstance(sweep, strategies.Sweep) and sweep.target == 0.0 and sweep.use_frames
     with pytest.raises(RuntimeError, match='observe_stream'):
         search.observe(500.0, 1.0)
     with pytest.raises(ValueError):
@@ -907,6 +907,7 @@ def test_flyby_protocol_and_streamed_samples():
     assert search.samples == approach + stream
     # The peak is far from the pass's end: back at the pass's speed, then the refine.
     assert isinstance(step, strategies.Sweep) and 300.0 <= step.target <= 340.0
+    assert not step.use_frames          # its frames are reported, not waited for
     step = search.observe_stream(lens.sweep(step))
     assert search.phase == step.phase == 'fine'
     with pytest.raises(RuntimeError, match='Sweep'):

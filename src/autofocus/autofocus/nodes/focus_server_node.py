@@ -470,13 +470,16 @@ class FocusServerNode(Node):
         commanded_ns = self.get_clock().now().nanoseconds
         speed = step.speed or self._flyby_speed
         _, rested_ns = self._move(step, speed=speed)
-        # The last frames of the pass arrive after the motor: wait for one stamped later.
-        self._wait_for(
-            lambda: any(Time.from_msg(m.header.stamp).nanoseconds >= rested_ns
-                        for m in self._metrics), self._frame_timeout, Focus.Result.NO_FRAMES,
-            f'no frame within {self._frame_timeout:g} s of the end of the fly-by scan on '
-            + self.resolve_topic_name('sharpness/metrics')
-            + ': is the camera publishing and the sharpness node running?')
+        # The last frames of the pass arrive after the motor: wait for one stamped later,
+        # unless the search does not use them (the way to the pass's start or back).
+        if step.use_frames:
+            self._wait_for(
+                lambda: any(Time.from_msg(m.header.stamp).nanoseconds >= rested_ns
+                            for m in self._metrics), self._frame_timeout,
+                Focus.Result.NO_FRAMES,
+                f'no frame within {self._frame_timeout:g} s of the end of the fly-by scan on '
+                + self.resolve_topic_name('sharpness/metrics')
+                + ': is the camera publishing and the sharpness node running?')
         with self._changed:
             first = max(commanded_ns, self._roi_changed_ns, self._last_frame_ns + 1)
             frames = [(Time.from_msg(m.header.stamp).nanoseconds, self._value_of(m),

@@ -68,12 +68,17 @@ class Sweep:
     ``speed`` 0 means the driver's choice (the focus server's ``flyby_speed`` parameter,
     the benchmark rig's motor speed). The frames exposed between the command and the
     motor's arrival at ``target`` count; none of them is reported through ``observe``.
+
+    ``use_frames`` False: the search does not use this sweep's frames (the way to the
+    pass's start, the way back to the refine), so whoever drives it reports the frames
+    that have arrived when the motor does and does not wait a frame's latency for the rest.
     """
 
     target: float
     speed: float = 0.0
     phase: str = 'flyby'
     relative: bool = False                   # a Sweep is always absolute
+    use_frames: bool = True
 
 
 def stream_samples(states: Sequence[tuple[float, float]],
@@ -233,7 +238,7 @@ class FlybySearch(Search):
                 # To the pass's start at the pass's speed: a frame at rest there would add
                 # a settle and a frame's latency for nothing. Its frames are reported but
                 # the curve is the pass's alone (with backlash they lie the other way).
-                yield Sweep(first)
+                yield Sweep(first, use_frames=False)
             stream = yield Sweep(last)
             self.stream = list(stream)
             gap = stream_gap(stream)
@@ -404,7 +409,7 @@ class FlybySearch(Search):
         back = targets[0] - (c.backlash if c.backlash > 0 and targets[0] < self._here else 0.0)
         back = min(max(back, c.range_min), c.range_max)
         if not self.fell_back and abs(back - self._here) > c.coarse_step:
-            yield Sweep(back)
+            yield Sweep(back, use_frames=False)
         refined = []
         for target in targets:
             refined.append((yield from self._visit(target, 'fine')))

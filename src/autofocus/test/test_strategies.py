@@ -6,6 +6,7 @@ import pytest
 
 from autofocus.core import strategies
 from autofocus.core.strategies import peak_fitting
+from autofocus.core.strategies import flyby
 from autofocus.core.strategies import search as search_module
 from autofocus.core.strategies import (
     FLAT_CURVE, Move, Outcome, SearchConfig, make_search, refine_peak, scan_positions)
@@ -862,23 +863,28 @@ def run_with_signals(search, lens, streamed, at_rest):
     raise AssertionError('the search did not end')
 
 
-def test_flyby_scans_again_at_rest_when_motion_blur_hides_the_texture():
+def test_flyby_checks_at_rest_when_motion_blur_hides_the_texture():
     # The benchmark's speed table, 2000 units/s: on a low-texture noisy scene no streamed
     # frame had texture above min_signal_snr (motion blur), frames at rest had it, and the
     # fly-by ended NO_SIGNAL (5 of 144 trials; 1 at 1000 units/s). A lit stream without
-    # texture is scanned again at rest, which finds the peak.
+    # texture is checked at rest where it was sharpest; with texture there, the stream is
+    # the coarse curve after all.
     lens = Lens(gaussian(420.0, 40.0, 0.1), 0.02, start=0.0)
     search = make_search('flyby', SearchConfig())
     outcome = run_with_signals(search, lens, streamed=(120.0, 2.5), at_rest=(120.0, 9.0))
     assert outcome.success and abs(outcome.position - 420.0) <= 10.0, outcome.message
-    assert 'no texture above the noise' in outcome.message
-    assert 'scanning again at rest' in outcome.message
-    assert 'coarse' in [move.phase for move in lens.moves]
-    # Texture nowhere, at rest either: NO_SIGNAL after the scan at rest.
+    assert 'its texture checked at rest' in outcome.message
+    at_rest = [move for move in lens.moves if not isinstance(move, strategies.Sweep)]
+    checks = at_rest[:flyby.TEXTURE_CHECK_FRAMES]
+    assert all(abs(move.target - 420.0) <= 20.0 for move in checks)
+    assert 'coarse' not in [move.phase for move in lens.moves]
+    # Texture nowhere, at rest either: NO_SIGNAL after those few frames, naming them.
     lens = Lens(gaussian(420.0, 40.0, 0.1), 0.02, start=0.0)
     outcome = run_with_signals(make_search('flyby', SearchConfig()), lens,
                                streamed=(120.0, 2.5), at_rest=(120.0, 2.5))
     assert outcome.error == strategies.NO_SIGNAL, outcome.message
+    assert 'motion blur lowers it' in outcome.message and '0 of 3 frames' in outcome.message
+    assert sum(not isinstance(move, strategies.Sweep) for move in lens.moves) == 3
     # A dark stream: motion does not darken a frame, so NO_SIGNAL at once, no frame at rest.
     lens = Lens(gaussian(420.0, 40.0, 0.1), 0.02, start=0.0)
     outcome = run_with_signals(make_search('flyby', SearchConfig()), lens,

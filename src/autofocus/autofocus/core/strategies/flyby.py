@@ -28,8 +28,8 @@ with ``positions_while_moving=False`` and scans stop-and-go at ``coarse_step`` i
 applies when a stream comes back too sparse to place the refine (fewer than
 :data:`MIN_STREAM_SAMPLES` frames, a gap wider than ``coarse_step``, or an end of the
 range further than that from the stream's: the lens moved too fast for the frame rate,
-or frames were dropped), and when a lit stream shows no texture above the noise (motion
-blur lowers it; the scan at rest decides NO_SIGNAL).
+or frames were dropped). A lit stream without texture above the noise (motion blur
+lowers it) has its texture checked at rest where it was sharpest before NO_SIGNAL.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Generator, Sequence
 
-from autofocus.core.strategies.base import FLAT_CURVE, Move, Outcome, Sample
+from autofocus.core.strategies.base import FLAT_CURVE, NO_SIGNAL, Move, Outcome, Sample
 from autofocus.core.strategies.peak_fitting import (
     _bends, _flat_outcome, _merge_duplicates, _no_signal_outcome, _noise, _success, find_peaks,
     gaussian_peak, nearest, peak_beyond_edge, peak_contrast, peak_fit, repeat_noise, rival_tops,
@@ -58,6 +58,8 @@ TAIL_DISTANCE = 1.5
 MIN_TAIL_BENDS = 5
 # A weak streamed peak is measured again at rest, at most this many more frames.
 MAX_CONFIRM_FRAMES = 6
+# A lit stream without texture (motion blur) is checked at rest with this many frames.
+TEXTURE_CHECK_FRAMES = 3
 
 
 @dataclass(frozen=True)
@@ -253,11 +255,13 @@ class FlybySearch(Search):
                                   f'further than that from the range\'s, or fewer than '
                                   f'{MIN_STREAM_SAMPLES} frames: too fast for the frame '
                                   'rate, or frames dropped)')
-            elif (blurred := self._texture_blurred_away(len(stream))):
-                self.fell_back = blurred
-                self._signals_from = len(self.samples)    # the scan at rest judges signal
             else:
                 coarse = stream
+                if self._texture_blurred_away(len(stream)):
+                    dark = yield from self._texture_at_rest(stream)
+                    if dark is not None:
+                        return dark
+                    what += ' (its texture checked at rest: motion blur hid it)'
         else:
             self.fell_back = ('the motor does not measure its position while moving '
                               '(position_measured false)')
@@ -300,28 +304,57 @@ class FlybySearch(Search):
                            find_peaks(coarse, c.bimodal_ratio))
         return outcome
 
-    def _texture_blurred_away(self, count: int) -> str:
-        """Why the last ``count`` samples (the pass) cannot decide NO_SIGNAL, or ''.
+    def _texture_blurred_away(self, count: int) -> bool:
+        """Whether the last ``count`` samples (the pass) are lit but show no texture.
 
         A frame exposed while the lens moves is the mean of the images along its path, so
         its texture against the noise (the signal figures' snr) is lower than at rest: at
         2000 units/s a low-texture, noisy scene streamed no frame with texture above
         ``min_signal_snr`` where frames at rest had it (issue 12's speed table: 5 false
-        NO_SIGNAL in 144 trials). A pass whose sharpest frame is lit but shows no texture
-        is therefore scanned again at rest (a stop-and-go coarse scan), which decides it.
-        A dark pass stays NO_SIGNAL: motion does not darken a frame.
+        NO_SIGNAL in 144 trials, 1 at 1000 units/s). Such a pass is checked at rest
+        (:meth:`_texture_at_rest`). A dark pass is not: motion does not darken a frame.
         """
         c = self.config
         samples, signals = self.samples[-count:], self._signals[-count:]
         if _no_signal_outcome(samples, signals, c, 'fly-by scan') is None:
-            return ''
+            return False
         best = max(range(count), key=lambda i: samples[i][1])
-        level, snr = signals[best]                 # not None: NO_SIGNAL needs figures
-        if level < c.min_signal_level:
-            return ''
-        return (f'the fly-by stream showed no texture above the noise (its sharpest frame '
-                f'{snr:.1f}x the noise, {c.min_signal_snr:g} needed) and a frame taken while '
-                f'the lens moves is blurred by the motion: scanning again at rest')
+        return signals[best][0] >= c.min_signal_level     # not None: NO_SIGNAL needs figures
+
+    def _texture_at_rest(self, stream: Sequence[Sample]) -> Generator[Move, Sample,
+                                                                       Outcome | None]:
+        """NO_SIGNAL unless most of :data:`TEXTURE_CHECK_FRAMES` frames at rest where the
+        stream was sharpest show texture; then the stream is the coarse curve after all,
+        and only frames at rest judge NO_SIGNAL from here on.
+
+        Not a scan at rest of the whole range: on a textureless scene a flicker spike in
+        one of its frames can show texture by chance and pass its flat rule (that claimed
+        focus once in 120 flat scenes), while the majority of a few frames at one place
+        does not; a real weak peak, blurred in the stream, shows texture at rest there.
+        """
+        c = self.config
+        best = max(stream, key=lambda sample: sample[1])[0]
+        for _ in range(TEXTURE_CHECK_FRAMES):
+            yield from self._visit(best, 'fine')
+        checked = self._signals[-TEXTURE_CHECK_FRAMES:]
+        textured = [s is None or (s[0] >= c.min_signal_level and s[1] >= c.min_signal_snr)
+                    for s in checked]
+        self._signals_from = len(self.samples)      # the stream's figures judge no more
+        if 2 * sum(textured) > len(textured):
+            return None
+        streamed = max(s[1] for s in self._signals[-len(stream) - len(checked):-len(checked)]
+                       if s is not None)
+        last_position, last_value = self.samples[-1]
+        return Outcome(
+            success=False, position=last_position, sharpness=last_value, error=NO_SIGNAL,
+            message=(f'no signal: no frame of the fly-by stream had texture above the noise '
+                     f'(at most {streamed:.1f}x; motion blur lowers it), and at rest at its '
+                     f'sharpest point ({best:g}) {sum(textured)} of {len(textured)} frames had '
+                     f'it (texture ' + ', '.join(f'{s[1]:.1f}' for s in checked if s) +
+                     f'x the noise); a frame needs a mean level of {c.min_signal_level:g} '
+                     f'and texture {c.min_signal_snr:g}x the noise. Light the scene, '
+                     'lengthen the exposure, or move the ROI onto detail; or the range holds '
+                     'no lit, textured position'))
 
     def _confirm(self, stream: Sequence[Sample], refined: list[Sample], estimate: float,
                  what: str) -> Generator[Move, Sample, Outcome | None]:

@@ -255,9 +255,15 @@ def test_the_full_range_bound_takes_the_shorter_order_and_one_frame_at_rest():
     assert benchmark.full_range_bound(Trial, 1000.0, rig) == pytest.approx(1.5 + rest)
     Trial.truth = 100.0     # now up first is shorter: 700 + 1000 + 100
     assert benchmark.full_range_bound(Trial, 500.0, rig) == pytest.approx(3.6 + rest)
+    # A refine of 3 frames at rest: two more fine steps of travel, and two more frames
+    # that move on once exposed (settle + exposure, no latency).
+    fine = strategies.SearchConfig().fine_step
+    assert benchmark.full_range_bound(Trial, 500.0, rig, refine_frames=3) == pytest.approx(
+        3.6 + rest + 2 * fine / 500.0 + 2 * (rig.settle_time + rig.exposure))
     rows = benchmark.flyby_rows(4, 2)
     for fly in rows[1::2]:
-        assert 0.0 < fly['bound_vs_coarse_fine'] < fly['time_vs_coarse_fine']
+        assert 0.0 < fly['bound_vs_coarse_fine'] < fly['bound_refine_vs_coarse_fine'] \
+            < fly['time_vs_coarse_fine']
     assert all(math.isnan(stop['bound_vs_coarse_fine']) for stop in rows[::2])
 
 

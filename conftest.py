@@ -93,6 +93,42 @@ def pytest_terminal_summary(terminalreporter):
     for report in _reruns:
         terminalreporter.write_sep('_', f'first failure of the rerun {report.nodeid}')
         terminalreporter.write_line(report.longreprtext[-6000:])
+    for line in _shm_report:
+        terminalreporter.write_line(line)
+
+
+def _clean_dead_shared_memory() -> str:
+    """Remove the Fast DDS shared-memory files whose owner process is gone, with Fast DDS's
+    own tool (`fastdds shm clean`, in the venv: it deletes only files whose lock no live
+    process holds). Our profile gives every process a 64 MB segment in /dev/shm, which is
+    RAM, and a process the tests kill (SIGKILL: a killed driver, a cut link) cannot remove
+    its own: a day of runs on a developer's machine left 17 GB of them. Returns the tool's
+    report; raises OSError or subprocess.SubprocessError when it cannot run."""
+    # The wheel's `fastdds` script runs whichever python3 is first on PATH: run its tool
+    # with this interpreter (which has psutil, which the tool imports).
+    tool = pathlib.Path(sys.prefix) / 'tools' / 'fastdds' / 'fastdds.py'
+    command = [sys.executable, str(tool)] if tool.exists() else ['fastdds']
+    result = subprocess.run(command + ['shm', 'clean'], capture_output=True, text=True,
+                            timeout=60, check=True)
+    return ' '.join(result.stdout.split())
+
+
+@pytest.fixture
+def clean_dead_shared_memory():
+    return _clean_dead_shared_memory
+
+
+def pytest_sessionfinish(session):
+    if hasattr(session.config, 'workerinput'):
+        return                  # an xdist worker: the controller cleans once, after them all
+    try:
+        report = _clean_dead_shared_memory()
+    except (OSError, subprocess.SubprocessError) as error:
+        report = f'could not run `fastdds shm clean` ({error}): /dev/shm may hold leftovers'
+    _shm_report.append(f'Fast DDS shared memory after the tests: {report}')
+
+
+_shm_report = []
 
 
 def pytest_itemcollected(item):

@@ -75,22 +75,9 @@ class FocusAction:
             f'(server discovered: {self.client.server_is_ready()})')
         return future.result()
 
-    def result(self, handle, timeout=60.0, retry=2.0):
-        """The goal's result response (.status, .result). Asked for again when the status
-        says the goal ended ``retry`` s ago and no answer came: the answer can be lost, as
-        focus_client.RESULT_RETRY says."""
-        from action_msgs.msg import GoalStatus
-        ended = (GoalStatus.STATUS_SUCCEEDED, GoalStatus.STATUS_CANCELED,
-                 GoalStatus.STATUS_ABORTED)
-        future = handle.get_result_async()
-        deadline = time.monotonic() + timeout
-        ended_at = None
-        while not future.done():
-            assert time.monotonic() < deadline, f'no result within {timeout:g} s'
-            if handle.status in ended:
-                ended_at = ended_at or time.monotonic()
-                if time.monotonic() - ended_at > retry:
-                    print('the goal ended but its result did not come: asked again')
-                    future, ended_at = handle.get_result_async(), None
-            time.sleep(0.02)
+    def result(self, handle, timeout=60.0):
+        """The goal's result response (.status, .result), through the client's
+        result_async: asked for again when the answer is lost."""
+        future = self.client.result_async(handle)
+        assert wait_for(future.done, timeout), f'no result within {timeout:g} s'
         return future.result()

@@ -207,7 +207,7 @@ class ContinuousFocusNode(Node):
         self._goal_handle = handle
         if generation != self._generation:   # stopped while the goal was being sent
             handle.cancel_goal_async()
-        handle.get_result_async().add_done_callback(
+        self._client.result_async(handle).add_done_callback(
             lambda f: self._on_result(f, generation))
 
     def _on_result(self, future, generation):

@@ -358,7 +358,7 @@ class WebNode(Node):
         with self._lock:
             goal['status'] = 'running'
             self._goal_handle = handle
-        handle.get_result_async().add_done_callback(lambda f: self._on_result(f, goal))
+        self._action.result_async(handle).add_done_callback(lambda f: self._on_result(f, goal))
         return True, f"goal {goal['id']} accepted"
 
     @staticmethod

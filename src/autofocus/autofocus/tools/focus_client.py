@@ -31,15 +31,6 @@ from autofocus.nodes.action_client import ThreadSafeActionClient
 
 CANCEL_WAIT = 5.0      # seconds for the server to accept a cancel request
 RESULT_WAIT = 10.0     # then seconds for the canceled goal's result (the motor stopped)
-# The server's status says the goal ended but its result has not come this long: ask again
-# (at most RESULT_REQUESTS times in all). A result response can be lost: rmw_fastrtps gives
-# the client's response reader 100 ms to be matched, then drops the answer (the server logs
-# "Failed to send result response"). A fresh client whose goal ends at once (a refused
-# absolute search) can ask that early on a loaded machine, and would wait for ever. The
-# server keeps an ended goal's result for minutes (rclpy's result_timeout).
-RESULT_RETRY = 2.0
-RESULT_REQUESTS = 5
-TERMINAL = (GoalStatus.STATUS_SUCCEEDED, GoalStatus.STATUS_CANCELED, GoalStatus.STATUS_ABORTED)
 EXIT_INTERRUPTED = 130
 
 ERROR_NAMES = {getattr(Focus.Result, name): name for name in dir(Focus.Result)
@@ -63,8 +54,6 @@ class FocusClient:
         self._goal_handle = None
         self._send_future = None
         self._result_future = None
-        self._result_requests = 0
-        self._ended_seen_at = None   # when the status first said the goal ended
         self.feedback = None
         self.on_feedback = None
 
@@ -91,14 +80,10 @@ class FocusClient:
         if self._goal_handle is None or not self._goal_handle.accepted:
             self._goal_handle = None
             return False
-        self._result_requests = 0
-        self._request_result()
+        # Asked for again if the answer is lost (a fresh client whose goal ends at once, as
+        # a refused absolute search does, can ask before DDS matched its reader).
+        self._result_future = self._client.result_async(self._goal_handle)
         return True
-
-    def _request_result(self):
-        self._result_future = self._goal_handle.get_result_async()
-        self._result_requests += 1
-        self._ended_seen_at = None
 
     def _on_feedback(self, message):
         self.feedback = message.feedback
@@ -109,20 +94,7 @@ class FocusClient:
         if self._result_future is None:
             return True
         rclpy.spin_until_future_complete(self.node, self._result_future, timeout_sec=spin_time)
-        if self._result_future.done():
-            return True
-        self._ask_again_for_a_lost_result()
-        return False
-
-    def _ask_again_for_a_lost_result(self):
-        if self._goal_handle is None or self._goal_handle.status not in TERMINAL:
-            return
-        now = time.monotonic()
-        if self._ended_seen_at is None:
-            self._ended_seen_at = now
-        elif now - self._ended_seen_at >= RESULT_RETRY and \
-                self._result_requests < RESULT_REQUESTS:
-            self._request_result()
+        return self._result_future.done()
 
     def cancel_task(self, timeout: float = 5.0):
         """Ask the server to cancel the goal; the CancelGoal response, or None (no answer)."""

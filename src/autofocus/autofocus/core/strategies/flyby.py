@@ -43,7 +43,7 @@ from autofocus.core.strategies.base import FLAT_CURVE, NO_SIGNAL, Move, Outcome,
 from autofocus.core.strategies.peak_fitting import (
     _bends, _flat_outcome, _merge_duplicates, _no_signal_outcome, _noise, _success, find_peaks,
     gaussian_peak, nearest, peak_beyond_edge, peak_contrast, peak_fit, repeat_noise, rival_tops,
-    weak_peak)
+    signal_advice, weak_peak)
 from autofocus.core.strategies.search import Search, Steps
 
 # A stream of fewer frames than this cannot place a peak.
@@ -351,10 +351,7 @@ class FlybySearch(Search):
                      f'(at most {streamed:.1f}x; motion blur lowers it), and at rest at its '
                      f'sharpest point ({best:g}) {sum(textured)} of {len(textured)} frames had '
                      f'it (texture ' + ', '.join(f'{s[1]:.1f}' for s in checked if s) +
-                     f'x the noise); a frame needs a mean level of {c.min_signal_level:g} '
-                     f'and texture {c.min_signal_snr:g}x the noise. Light the scene, '
-                     'lengthen the exposure, or move the ROI onto detail; or the range holds '
-                     'no lit, textured position'))
+                     f'x the noise); {signal_advice(c)}'))
 
     def _confirm(self, stream: Sequence[Sample], refined: list[Sample], estimate: float,
                  what: str) -> Generator[Move, Sample, Outcome | None]:

@@ -419,12 +419,15 @@ def _no_signal_outcome(samples: Sequence[Sample], signals: Sequence, config: Sea
     else:
         where = (f'none of {len(samples)} {what} frames has signal (mean level at most '
                  f'{max(levels):.1f}, texture at most {max(snrs):.1f}x the noise)')
-    return Outcome(
-        success=False, position=last_position, sharpness=last_value, error=NO_SIGNAL,
-        message=(f'no signal: {where}; a frame needs a mean level of '
-                 f'{config.min_signal_level:g} and texture {config.min_signal_snr:g}x the '
-                 f'noise. Light the scene, lengthen the exposure, or move the ROI onto '
-                 f'detail; or the range holds no lit, textured position'))
+    return Outcome(success=False, position=last_position, sharpness=last_value,
+                   error=NO_SIGNAL, message=f'no signal: {where}; {signal_advice(config)}')
+
+
+def signal_advice(config: SearchConfig) -> str:
+    """What a NO_SIGNAL message asks for: the floor a frame must pass, and the fixes."""
+    return (f'a frame needs a mean level of {config.min_signal_level:g} and texture '
+            f'{config.min_signal_snr:g}x the noise. Light the scene, lengthen the exposure, '
+            'or move the ROI onto detail; or the range holds no lit, textured position')
 
 
 def peak_beyond_edge(samples: Sequence[Sample], range_min: float, range_max: float,

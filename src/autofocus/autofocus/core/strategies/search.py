@@ -134,8 +134,8 @@ class Search:
     def _dark(self, what: str) -> Outcome | None:
         """NO_SIGNAL if the sharpest frame seen so far has no signal (checked again before
         the final move: a fine scan may have found a dark frame that reads sharper). Only
-        samples from ``_signals_from`` on count (a fly-by's motion-blurred stream, scanned
-        again at rest, does not)."""
+        samples from ``_signals_from`` on count (a fly-by's motion-blurred stream, once its
+        texture was checked at rest, does not)."""
         start = self._signals_from
         return _no_signal_outcome(self.samples[start:], self._signals[start:], self.config, what)
 

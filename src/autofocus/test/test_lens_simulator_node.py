@@ -24,6 +24,7 @@ def make(ros, **params):
     rendered = []
     node._lens.render = lambda a, b, rng=None: rendered.append((a, b)) or 'frame'
     node._images.publish = lambda frame, stamp: None
+    node._started_ns = 0        # the tests' clock starts at 10 s: motor_wait is over
     return node, rendered
 
 
@@ -123,5 +124,40 @@ def test_focus_position_can_be_set_while_running_and_must_be_finite(ros):
         result = node.set_parameters([Parameter('focus_position', value=float('nan'))])[0]
         assert not result.successful and 'finite' in result.reason
         assert node._lens.config.focus_position == 610.0
+    finally:
+        node.destroy_node()
+
+
+def test_frames_wait_for_the_first_motor_state_instead_of_guessing(ros):
+    # Beside a motor driver not discovered yet, frames showed the lens at initial_position
+    # while it moved: a search on the simulated graph ended 14.5 units off (its coarse scan
+    # read one blurred image from 0 to 800). Frames now wait for the first state.
+    node, rendered = make(ros, initial_position=0.0)
+    try:
+        t0 = 10_000 * MS
+        node._started_ns = t0
+        due(node, t0 + 100 * MS)
+        node._ticks += lens_simulator_node.STATE_WAIT_TICKS
+        node._render_due(t0 + 2000 * MS)         # no state yet, within motor_wait
+        assert rendered == []
+        # The driver heard at last, moving: the frame exposed before its first state is
+        # dropped; the next one shows where the lens was then.
+        due(node, t0 + 2100 * MS)
+        node._on_motor_state(moving(t0 + 2050 * MS, 300.0))
+        node._on_motor_state(moving(t0 + 2150 * MS, 400.0))
+        assert rendered == [(350.0, 360.0)]
+        assert node._dropped == 1
+    finally:
+        node.destroy_node()
+    # A camera without a motor: after motor_wait, the lens at initial_position.
+    node, rendered = make(ros, initial_position=7.0)
+    try:
+        node._started_ns = t0
+        due(node, t0 + 100 * MS)
+        node._ticks += lens_simulator_node.STATE_WAIT_TICKS
+        node._render_due(t0 + 4900 * MS)
+        assert rendered == []
+        node._render_due(t0 + 5100 * MS)
+        assert rendered == [(7.0, 7.0)]
     finally:
         node.destroy_node()

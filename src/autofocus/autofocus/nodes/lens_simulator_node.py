@@ -43,6 +43,11 @@ class PositionHistory:
             self._positions.popleft()
 
     @property
+    def earliest(self):
+        """Stamp (ns) of the oldest state kept, or None before the first."""
+        return self._times[0] if self._times else None
+
+    @property
     def latest(self):
         """Stamp (ns) of the newest state, or None before the first."""
         return self._times[-1] if self._times else None
@@ -118,7 +123,21 @@ class LensSimulatorNode(Node):
             low=0.0, high=1.0, read_only=True))
         self._initial_position = declare(
             self, 'initial_position', 0.0,
-            'Lens position assumed until the first motor state arrives', read_only=True)
+            'Lens position of a camera without a motor (none heard within motor_wait)',
+            read_only=True)
+        # Before the first motor state a frame's lens position would be a guess: beside a
+        # motor driver not discovered yet (DDS announces a participant again only every few
+        # seconds when its first announcements are missed), the frames showed the lens at
+        # initial_position while it moved, and a search on the simulated graph ended 14.5
+        # units off with a blind coarse scan. Frames wait for a state that long, then the
+        # camera is taken to have no motor.
+        self._motor_wait_ns = int(1e9 * declare(
+            self, 'motor_wait', 5.0,
+            'Seconds after start that frames wait for the first motor state before the lens '
+            'is taken to stay at initial_position (no motor)', low=0.0, high=60.0,
+            read_only=True))
+        self._started_ns = self.get_clock().now().nanoseconds
+        self._told_no_motor = False
         frame_id = declare(self, 'frame_id', 'camera', 'frame_id of published headers',
                            read_only=True)
         try:
@@ -174,8 +193,8 @@ class LensSimulatorNode(Node):
             self._dropped += 1
             self.get_logger().warning(
                 f'dropped a frame ({self._dropped} so far): no motor state says yet where '
-                'the lens was during its exposure (the motor driver is stalled or its '
-                'states are late)', throttle_duration_sec=5.0)
+                'the lens was during its exposure (the motor driver is not heard yet, is '
+                'stalled, or its states are late)', throttle_duration_sec=5.0)
         self._due.append((now - self._exposure_ns, self._ticks))
         self._render_due(now)
 
@@ -185,8 +204,22 @@ class LensSimulatorNode(Node):
         while self._due:
             start, due_tick = self._due[0]
             end = start + self._exposure_ns
-            # No motor heard at all: nothing to wait for (the lens stays at initial_position).
-            if latest is not None and latest < end and (
+            if latest is None:
+                if now - self._started_ns < self._motor_wait_ns:
+                    return              # no motor heard yet: frames wait (see motor_wait)
+                if not self._told_no_motor:
+                    self._told_no_motor = True
+                    self.get_logger().info(
+                        f'no motor state within {self._motor_wait_ns / 1e9:g} s: frames show '
+                        f'the lens at initial_position ({self._initial_position:g}) until a '
+                        'motor driver is heard on focus_motor/state')
+            elif start < self._history.earliest:
+                # Exposed before any state said where the lens was: a guess. Dropped, as a
+                # camera drops frames.
+                self._due.popleft()
+                self._dropped += 1
+                continue
+            elif latest < end and (
                     now - end < MAX_STATE_WAIT_NS
                     or self._ticks - due_tick < STATE_WAIT_TICKS
                     or (self._moving and now - end < MAX_MOVING_WAIT_NS)):

@@ -42,8 +42,8 @@ from typing import Generator, Sequence
 from autofocus.core.strategies.base import FLAT_CURVE, NO_SIGNAL, Move, Outcome, Sample
 from autofocus.core.strategies.peak_fitting import (
     _bends, _flat_outcome, _merge_duplicates, _no_signal_outcome, _noise, _success, find_peaks,
-    gaussian_peak, nearest, peak_beyond_edge, peak_contrast, peak_fit, repeat_noise, rival_tops,
-    signal_advice, weak_peak)
+    gaussian_peak, has_signal, nearest, peak_beyond_edge, peak_contrast, peak_fit, repeat_noise,
+    rival_tops, signal_advice, weak_peak)
 from autofocus.core.strategies.search import Search, Steps
 
 # A stream of fewer frames than this cannot place a peak.
@@ -337,8 +337,7 @@ class FlybySearch(Search):
         for _ in range(TEXTURE_CHECK_FRAMES):
             yield from self._visit(best, 'fine')
         checked = self._signals[-TEXTURE_CHECK_FRAMES:]
-        textured = [s is None or (s[0] >= c.min_signal_level and s[1] >= c.min_signal_snr)
-                    for s in checked]
+        textured = [has_signal(signal, c) for signal in checked]
         self._signals_from = len(self.samples)      # the stream's figures judge no more
         if 2 * sum(textured) > len(textured):
             return None

@@ -391,21 +391,24 @@ def _flat_outcome(samples: Sequence[Sample], config: SearchConfig, what: str,
                  f'be featureless or too dark, or the lens is far outside this range{hint}'))
 
 
+def has_signal(signal, config: SearchConfig) -> bool:
+    """Whether a frame's ``(level, snr)`` passes the absolute signal floor: its level at
+    least ``min_signal_level`` and its snr at least ``min_signal_snr``; None (figures not
+    known) counts as signal."""
+    return signal is None or (signal[0] >= config.min_signal_level
+                              and signal[1] >= config.min_signal_snr)
+
+
 def _no_signal_outcome(samples: Sequence[Sample], signals: Sequence, config: SearchConfig,
                        what: str) -> Outcome | None:
     """Outcome(NO_SIGNAL) when no sample, or the sharpest one, has signal; else None.
 
     ``signals[i]``: ``(level, snr)`` of sample ``i`` (:func:`measures.frame_signal`) or None
-    when not known (counted as signal). A sample has signal when its level is at least
-    ``min_signal_level`` and its snr at least ``min_signal_snr``.
+    when not known (counted as signal; see :func:`has_signal`).
     """
-    def has_signal(signal):
-        return signal is None or (signal[0] >= config.min_signal_level
-                                  and signal[1] >= config.min_signal_snr)
-
     if not samples or all(signal is None for signal in signals):
         return None
-    lit = [has_signal(signal) for signal in signals]
+    lit = [has_signal(signal, config) for signal in signals]
     best = max(range(len(samples)), key=lambda i: samples[i][1])
     if any(lit) and lit[best]:
         return None

@@ -41,9 +41,9 @@ from typing import Generator, Sequence
 
 from autofocus.core.strategies.base import FLAT_CURVE, NO_SIGNAL, Move, Outcome, Sample
 from autofocus.core.strategies.peak_fitting import (
-    _bends, _flat_outcome, _merge_duplicates, _no_signal_outcome, _noise, _success, find_peaks,
-    gaussian_peak, has_signal, nearest, peak_beyond_edge, peak_contrast, peak_fit, repeat_noise,
-    rival_tops, signal_advice, weak_peak)
+    _bends, _flat_outcome, _merge_duplicates, _no_signal_outcome, _noise, _success,
+    failed_at_last, find_peaks, gaussian_peak, has_signal, nearest, peak_beyond_edge,
+    peak_contrast, peak_fit, repeat_noise, rival_tops, signal_advice, weak_peak)
 from autofocus.core.strategies.search import Search, Steps
 
 # A stream of fewer frames than this cannot place a peak.
@@ -343,14 +343,13 @@ class FlybySearch(Search):
             return None
         streamed = max(s[1] for s in self._signals[-len(stream) - len(checked):-len(checked)]
                        if s is not None)
-        last_position, last_value = self.samples[-1]
-        return Outcome(
-            success=False, position=last_position, sharpness=last_value, error=NO_SIGNAL,
-            message=(f'no signal: no frame of the fly-by stream had texture above the noise '
-                     f'(at most {streamed:.1f}x; motion blur lowers it), and at rest at its '
-                     f'sharpest point ({best:g}) {sum(textured)} of {len(textured)} frames had '
-                     f'it (texture ' + ', '.join(f'{s[1]:.1f}' for s in checked if s) +
-                     f'x the noise); {signal_advice(c)}'))
+        return failed_at_last(
+            self.samples, NO_SIGNAL,
+            f'no signal: no frame of the fly-by stream had texture above the noise '
+            f'(at most {streamed:.1f}x; motion blur lowers it), and at rest at its '
+            f'sharpest point ({best:g}) {sum(textured)} of {len(textured)} frames had '
+            f'it (texture ' + ', '.join(f'{s[1]:.1f}' for s in checked if s) +
+            f'x the noise); {signal_advice(c)}')
 
     def _confirm(self, stream: Sequence[Sample], refined: list[Sample], estimate: float,
                  what: str) -> Generator[Move, Sample, Outcome | None]:
@@ -409,17 +408,16 @@ class FlybySearch(Search):
             extra += 1
         if z >= c.min_peak_significance:
             return None
-        last_position, last_value = self.samples[-1]
-        return Outcome(
-            success=False, position=last_position, sharpness=last_value, error=FLAT_CURVE,
-            message=(f'no focus peak: the {what} varied by '
-                     f'{peak_contrast(v for _, v in stream):.1%}, but the {len(top)} frames '
-                     f'at rest around its sharpest point ({estimate:g}) stand only {z:.1f} '
-                     f'standard errors over the floor of the stream ({floor:.4g}, from '
-                     f'{len(tails)} frames away from it); a '
-                     f'peak needs {c.min_peak_significance:g}. The streamed peak was noise '
-                     f'(flicker?) or too weak for one pass: coarse_fine measures it again '
-                     f'at rest'))
+        return failed_at_last(
+            self.samples, FLAT_CURVE,
+            f'no focus peak: the {what} varied by '
+            f'{peak_contrast(v for _, v in stream):.1%}, but the {len(top)} frames '
+            f'at rest around its sharpest point ({estimate:g}) stand only {z:.1f} '
+            f'standard errors over the floor of the stream ({floor:.4g}, from '
+            f'{len(tails)} frames away from it); a '
+            f'peak needs {c.min_peak_significance:g}. The streamed peak was noise '
+            f'(flicker?) or too weak for one pass: coarse_fine measures it again '
+            f'at rest')
 
     def _refine(self, estimate: float, noise: float = 0.0, weak: bool = False):
         """Samples at rest around ``estimate`` until the sharpest has a neighbour each side

@@ -383,12 +383,18 @@ def _flat_outcome(samples: Sequence[Sample], config: SearchConfig, what: str,
     else:
         why = (f'the sharpness varied by only {contrast:.1%} (a peak needs at least '
                f'{config.min_peak_contrast:.0%})')
+    return failed_at_last(
+        samples, FLAT_CURVE,
+        f'no focus peak: over {len(samples)} {what} positions '
+        f'{min(positions):g}..{max(positions):g} {why}; the scene may '
+        f'be featureless or too dark, or the lens is far outside this range{hint}')
+
+
+def failed_at_last(samples: Sequence[Sample], error: str, message: str) -> Outcome:
+    """A failed Outcome with the lens where the last sample left it (no final move)."""
     last_position, last_value = samples[-1]
-    return Outcome(
-        success=False, position=last_position, sharpness=last_value, error=FLAT_CURVE,
-        message=(f'no focus peak: over {len(samples)} {what} positions '
-                 f'{min(positions):g}..{max(positions):g} {why}; the scene may '
-                 f'be featureless or too dark, or the lens is far outside this range{hint}'))
+    return Outcome(success=False, position=last_position, sharpness=last_value, error=error,
+                   message=message)
 
 
 def has_signal(signal, config: SearchConfig) -> bool:
@@ -412,7 +418,6 @@ def _no_signal_outcome(samples: Sequence[Sample], signals: Sequence, config: Sea
     best = max(range(len(samples)), key=lambda i: samples[i][1])
     if any(lit) and lit[best]:
         return None
-    last_position, last_value = samples[-1]
     levels = [signal[0] for signal in signals if signal is not None]
     snrs = [signal[1] for signal in signals if signal is not None]
     if any(lit):
@@ -422,8 +427,7 @@ def _no_signal_outcome(samples: Sequence[Sample], signals: Sequence, config: Sea
     else:
         where = (f'none of {len(samples)} {what} frames has signal (mean level at most '
                  f'{max(levels):.1f}, texture at most {max(snrs):.1f}x the noise)')
-    return Outcome(success=False, position=last_position, sharpness=last_value,
-                   error=NO_SIGNAL, message=f'no signal: {where}; {signal_advice(config)}')
+    return failed_at_last(samples, NO_SIGNAL, f'no signal: {where}; {signal_advice(config)}')
 
 
 def signal_advice(config: SearchConfig) -> str:

@@ -589,8 +589,8 @@ def flyby_rows(count, seed, jobs=1):
     the time as a fraction of coarse_fine's at the same move speed."""
     rows = []
     for move, sweep in FLYBY_SPEEDS:
-        results = sim_trials(['coarse_fine', 'flyby'], count, seed, jobs=jobs,
-                             rig=Rig(motor_speed=move, flyby_speed=sweep))
+        rig = Rig(motor_speed=move, flyby_speed=sweep)
+        results = sim_trials(['coarse_fine', 'flyby'], count, seed, jobs=jobs, rig=rig)
         results = [r for r in results if r.scene != 'flat']
         times = {}
         for name in ('coarse_fine', 'flyby'):
@@ -604,7 +604,6 @@ def flyby_rows(count, seed, jobs=1):
                         'time_vs_coarse_fine': times[name] / times['coarse_fine']})
             row['bound_vs_coarse_fine'] = row['bound_refine_vs_coarse_fine'] = float('nan')
             if name == 'flyby':
-                rig = Rig(motor_speed=move, flyby_speed=sweep)
                 for key, refine in (('bound_vs_coarse_fine', 0),
                                     ('bound_refine_vs_coarse_fine', REFINE_FRAMES)):
                     bound = _pct([full_range_bound(r, sweep, rig, refine_frames=refine)
